@@ -1,0 +1,1 @@
+"""The thin Celery layer that runs crawls and notifications in production."""

@@ -1,0 +1,1 @@
+"""noticecrawler: watch notice boards, store every post once, push the new ones."""

@@ -1,0 +1,82 @@
+"""Scrapy settings for noticecrawler, and the one place environment variables are read.
+
+Everything else receives these values: Scrapy components through ``crawler.settings``, plain
+modules (the CLI, the notifier, the Celery app) by importing the constants below.
+"""
+
+import os
+from pathlib import Path
+
+BOT_NAME = "noticecrawler"
+SPIDER_MODULES = ["noticecrawler.spiders"]
+NEWSPIDER_MODULE = "noticecrawler.spiders"
+
+# --- environment (read here and nowhere else) -------------------------------------------------
+#: Where the embedded PostgreSQL/Redis, the HTTP cache and other state live (git-ignored).
+NOTICECRAWLER_HOME = os.environ.get("NOTICECRAWLER_HOME") or str(Path.cwd() / ".noticecrawler")
+#: A PostgreSQL URL; empty means "start the embedded PostgreSQL under NOTICECRAWLER_HOME".
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+#: The board catalog (TOML); empty means the catalog shipped in the package.
+NOTICECRAWLER_CATALOG = os.environ.get("NOTICECRAWLER_CATALOG", "")
+#: Celery broker; empty means "start the embedded Redis under NOTICECRAWLER_HOME".
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+#: Firebase service-account JSON file and project id; without both, pushes go to the console.
+FCM_CREDENTIALS_FILE = os.environ.get("FCM_CREDENTIALS_FILE", "")
+FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID", "")
+#: Base URL of the FCM HTTP v1 API (tests point it at a fake server on 127.0.0.1).
+FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
+#: Android notification channel id for pushes.
+FCM_ANDROID_CHANNEL = os.environ.get("FCM_ANDROID_CHANNEL", "notices")
+#: Port of the demo board server (the catalog's `demo` boards point at it).
+DEMO_BOARD_PORT = int(os.environ.get("DEMO_BOARD_PORT", "8765"))
+LOG_LEVEL = os.environ.get("NOTICECRAWLER_LOG_LEVEL", "INFO")
+# ---------------------------------------------------------------------------------------------
+
+ROBOTSTXT_OBEY = False  # notice boards are public pages polled politely, one list page at a time
+USER_AGENT = "noticecrawler/0.1 (+notice board watcher)"
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 0
+DOWNLOAD_TIMEOUT = 20
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+TELNETCONSOLE_ENABLED = False
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+# Items of one list page are stored in one batch; the batch waits for the whole page, so the
+# scraper must be able to hold a page's rows in flight at once.
+CONCURRENT_ITEMS = 200
+
+# List pages are revalidated on every run (ETag / If-Modified-Since): an unchanged board costs
+# one request answered 304. Detail pages are not cached (`dont_cache`).
+HTTPCACHE_ENABLED = True
+HTTPCACHE_POLICY = "scrapy.extensions.httpcache.RFC2616Policy"
+HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
+HTTPCACHE_DIR = str(Path(NOTICECRAWLER_HOME) / "httpcache")
+HTTPCACHE_ALWAYS_STORE = True
+HTTPCACHE_IGNORE_HTTP_CODES = [500, 502, 503, 504, 408, 429, 404, 403]
+
+DOWNLOADER_MIDDLEWARES = {
+    # closest to the downloader: sees the real status before the cache turns a 304 into a 200
+    "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
+}
+
+ITEM_PIPELINES = {
+    "noticecrawler.pipelines.NormalizePipeline": 100,
+    "noticecrawler.pipelines.StorePipeline": 300,
+    "noticecrawler.pipelines.NotifyPipeline": 800,
+}
+
+EXTENSIONS = {
+    "noticecrawler.extensions.CrawlRunRecorder": 500,
+}
+
+# --- noticecrawler's own settings -------------------------------------------------------------
+#: Pages the first crawl of a board reads at most (later crawls stop at the first known page).
+NOTICECRAWLER_FIRST_CRAWL_MAX_PAGES = 3
+#: Pages any crawl reads at most (a board entry's `max_pages` overrides it).
+NOTICECRAWLER_MAX_PAGES = 10
+#: Default timezone of boards that write local times.
+NOTICECRAWLER_DEFAULT_TIMEZONE = "Asia/Seoul"
+#: Dotted path of the function that sends `notify_post(post_id)` by name (None: do not notify).
+NOTICECRAWLER_NOTIFY_SENDER = "noticecrawler.notify.port.send_notify_task"
+
+FEED_EXPORT_ENCODING = "utf-8"
