@@ -42,3 +42,5 @@ class Post:
     status: str | None = None
     #: the ``posts.id`` row key
     db_id: int | None = None
+    #: queued for announcement (new, and not the silent first crawl of the board)
+    announced: bool = False

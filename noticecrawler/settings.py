@@ -10,6 +10,8 @@ from pathlib import Path
 BOT_NAME = "noticecrawler"
 SPIDER_MODULES = ["noticecrawler.spiders"]
 NEWSPIDER_MODULE = "noticecrawler.spiders"
+#: Adds one spider per catalog board to the spiders found in SPIDER_MODULES.
+SPIDER_LOADER_CLASS = "noticecrawler.spiders.loader.CatalogSpiderLoader"
 
 # --- environment (read here and nowhere else) -------------------------------------------------
 #: Where the embedded PostgreSQL/Redis, the HTTP cache and other state live (git-ignored).
@@ -29,6 +31,8 @@ FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
 FCM_ANDROID_CHANNEL = os.environ.get("FCM_ANDROID_CHANNEL", "notices")
 #: Port of the demo board server (the catalog's `demo` boards point at it).
 DEMO_BOARD_PORT = int(os.environ.get("DEMO_BOARD_PORT", "8765"))
+#: Base URL substituted for ``{demo}`` in catalog URLs.
+DEMO_BOARD_URL = os.environ.get("DEMO_BOARD_URL") or f"http://127.0.0.1:{DEMO_BOARD_PORT}"
 LOG_LEVEL = os.environ.get("NOTICECRAWLER_LOG_LEVEL", "INFO")
 # ---------------------------------------------------------------------------------------------
 
@@ -40,15 +44,17 @@ DOWNLOAD_TIMEOUT = 20
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 # Items of one list page are stored in one batch; the batch waits for the whole page, so the
 # scraper must be able to hold a page's rows in flight at once.
 CONCURRENT_ITEMS = 200
 
 # List pages are revalidated on every run (ETag / If-Modified-Since): an unchanged board costs
-# one request answered 304. Detail pages are not cached (`dont_cache`).
+# one request answered 304. Detail pages are not cached (`dont_cache`). The policy is RFC2616's
+# without its freshness guess and without serving the cache for a 5xx (see httpcache.py).
 HTTPCACHE_ENABLED = True
-HTTPCACHE_POLICY = "scrapy.extensions.httpcache.RFC2616Policy"
+HTTPCACHE_POLICY = "noticecrawler.httpcache.RevalidatingPolicy"
 HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
 HTTPCACHE_DIR = str(Path(NOTICECRAWLER_HOME) / "httpcache")
 HTTPCACHE_ALWAYS_STORE = True
@@ -66,6 +72,7 @@ ITEM_PIPELINES = {
 }
 
 EXTENSIONS = {
+    "noticecrawler.pages.PageTracker": 0,
     "noticecrawler.extensions.CrawlRunRecorder": 500,
 }
 

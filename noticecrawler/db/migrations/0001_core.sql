@@ -47,3 +47,13 @@ CREATE TABLE IF NOT EXISTS notify_outbox (
     attempts    integer     NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS notify_outbox_pending_idx ON notify_outbox (created_at) WHERE taken_at IS NULL;
+
+-- Earlier versions of edited posts (title/body as they were before the edit).
+CREATE TABLE IF NOT EXISTS post_revisions (
+    id         bigserial   PRIMARY KEY,
+    post_id    bigint      NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+    title      text        NOT NULL,
+    body       text,
+    replaced_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS post_revisions_post_idx ON post_revisions (post_id);

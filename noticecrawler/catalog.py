@@ -1,0 +1,238 @@
+"""The board catalog: a TOML file in which each board is one ``[[board]]`` entry.
+
+A board names an engine (the board software it runs) and a start URL; selectors and the rest
+default to the engine's and may be overridden per board. Loading checks every entry and refuses
+a malformed one with a message naming the board and the field.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+ID_RULE_RE = re.compile(r"^(query:\w+|js(:\d+)?|attr:[\w-]+|path:-?\d+|regex:.+)$")
+NEXT_RULE_RE = re.compile(r"^(param:\w+|link:.+|none)$")
+_INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+SELECTOR_FIELDS = ("row", "title", "link", "date", "author", "category", "pinned", "attachments")
+
+
+class CatalogError(ValueError):
+    """A catalog entry that cannot be used; the message names the board and the field."""
+
+    def __init__(self, board: str, field_name: str, problem: str):
+        super().__init__(f"catalog: board `{board}`: field `{field_name}`: {problem}")
+        self.board = board
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class BoardDef:
+    """One board of the catalog, with the engine's defaults already filled in."""
+
+    name: str
+    start_url: str
+    engine: str = "table"
+    title_text: str = ""
+    enabled: bool = True
+    interval: int = 600
+    timezone: str = "Asia/Seoul"
+    # selectors (CSS, or XPath when starting with / ./ ( or xpath:)
+    row: str = ""
+    title: str = ""
+    link: str = ""
+    date: str = ""
+    author: str = ""
+    category: str = ""
+    #: selector that matches inside a pinned ("공지") row; empty: the number cell is not a number
+    pinned: str = ""
+    #: selector of attachment links inside a row
+    attachments: str = ""
+    #: how the id is derived: query:<param> | js[:<n>] | attr:<name> | path:<i> | regex:<re>
+    id: str = ""
+    #: how to reach the next page: param:<name> | link:<selector> | none
+    next: str = "none"
+    #: detail URL from the id, e.g. "https://x/view.do?nttId={id}" (JS-link boards)
+    detail_url: str = ""
+    #: query parameters that must stay in post URLs even though they look like junk
+    keep_params: tuple[str, ...] = ()
+    max_pages: int = 0  # 0: the NOTICECRAWLER_MAX_PAGES setting
+    first_crawl_max_pages: int = 0  # 0: the NOTICECRAWLER_FIRST_CRAWL_MAX_PAGES setting
+    #: announce the posts of the board's very first crawl (default: store them silently)
+    announce_first_crawl: bool = False
+    #: follow NEW posts to their detail page (body, exact time, attachments)
+    follow_details: bool = False
+    #: re-fetch known posts' detail pages to detect edits of the body
+    check_edits: bool = False
+    #: selectors on the detail page
+    detail_title: str = ""
+    detail_date: str = ""
+    detail_body: str = ""
+    detail_attachments: str = ""
+    #: engine-specific extras (documented by each engine)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    f.name: (
+        bool if f.type == "bool" else int if f.type == "int" else dict if "Mapping" in str(f.type)
+        else tuple if "tuple" in str(f.type) else str
+    )
+    for f in fields(BoardDef)
+}  # fmt: skip
+
+
+def parse_interval(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        m = _INTERVAL_RE.match(value.strip())
+        if m and int(m.group(1)) > 0:
+            return int(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"{value!r} is not an interval like 90, '90s', '10m', '1h'")
+
+
+def build_board(
+    raw: Mapping[str, Any], defaults: Mapping[str, Any], substitutions: Mapping[str, str]
+) -> BoardDef:
+    """Validate one raw entry (merged over the catalog defaults and its engine's defaults)."""
+    from noticecrawler.spiders.engines import ENGINES
+
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        label = name if isinstance(name, str) and name else "?"
+        raise CatalogError(label, "name", f"must match {NAME_RE.pattern}, got {name!r}")
+    engine_name = raw.get("engine", defaults.get("engine", "table"))
+    engine = ENGINES.get(engine_name)
+    if engine is None:
+        raise CatalogError(
+            name, "engine", f"unknown engine {engine_name!r}; known: {sorted(ENGINES)}"
+        )
+    values: dict[str, Any] = {**engine.defaults, **defaults, **raw, "engine": engine_name}
+    for key, value in values.items():
+        expected = _FIELD_TYPES.get(key)
+        if expected is None:
+            raise CatalogError(name, key, "unknown field")
+        if key == "interval":
+            try:
+                values[key] = parse_interval(value)
+            except ValueError as e:
+                raise CatalogError(name, key, str(e)) from None
+            continue
+        if expected is tuple and isinstance(value, list):
+            values[key] = tuple(str(v) for v in value)
+            continue
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise CatalogError(name, key, f"must be {_type_name(expected)}, got {value!r}")
+        if isinstance(value, str):
+            values[key] = _substitute(value, substitutions)
+    board = BoardDef(**values)
+    _check(board, engine.required)
+    return board
+
+
+def _check(board: BoardDef, required: tuple[str, ...]) -> None:
+    if not re.match(r"^https?://[^/\s]+", board.start_url):
+        raise CatalogError(
+            board.name, "start_url", f"must be an http(s) URL, got {board.start_url!r}"
+        )
+    for key in required:
+        if not getattr(board, key):
+            raise CatalogError(board.name, key, f"is required by engine `{board.engine}`")
+    if board.id and not ID_RULE_RE.match(board.id):
+        raise CatalogError(
+            board.name,
+            "id",
+            f"{board.id!r} is not query:<param>, js[:<n>], attr:<name>, "
+            "path:<index> or regex:<pattern>",
+        )
+    if board.id.startswith("regex:"):
+        try:
+            if re.compile(board.id[6:]).groups < 1:
+                raise CatalogError(board.name, "id", "the regex needs one capture group")
+        except re.error as e:
+            raise CatalogError(board.name, "id", f"bad regex: {e}") from None
+    if not NEXT_RULE_RE.match(board.next):
+        raise CatalogError(
+            board.name, "next", f"{board.next!r} is not param:<name>, link:<selector> or none"
+        )
+    try:
+        ZoneInfo(board.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CatalogError(board.name, "timezone", f"unknown timezone {board.timezone!r}") from None
+    if board.max_pages < 0 or board.first_crawl_max_pages < 0:
+        raise CatalogError(board.name, "max_pages", "must not be negative")
+    if board.detail_url and "{id}" not in board.detail_url:
+        raise CatalogError(board.name, "detail_url", "must contain {id}")
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    return {
+        bool: "true/false",
+        int: "an integer",
+        str: "a string",
+        dict: "a table",
+        tuple: "a list",
+    }.get(t if isinstance(t, type) else str, str(t))
+
+
+def _substitute(value: str, substitutions: Mapping[str, str]) -> str:
+    for key, sub in substitutions.items():
+        value = value.replace("{" + key + "}", sub)
+    return value
+
+
+def parse_catalog(
+    text: str, source: str = "catalog", substitutions: Mapping[str, str] | None = None
+) -> list[BoardDef]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{source}: not valid TOML: {e}") from None
+    unknown = set(data) - {"defaults", "board"}
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown top-level key(s) {sorted(unknown)}; use [defaults] and [[board]]"
+        )
+    defaults = data.get("defaults", {})
+    boards: list[BoardDef] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(data.get("board", [])):
+        board = build_board(raw, defaults, substitutions or {})
+        if board.name in seen:
+            raise CatalogError(
+                board.name, "name", f"collides with board #{seen[board.name] + 1} of {source}"
+            )
+        seen[board.name] = index
+        boards.append(board)
+    return boards
+
+
+def default_catalog_text() -> str:
+    return (resources.files("noticecrawler") / "catalog.toml").read_text(encoding="utf-8")
+
+
+def load_catalog(path: str = "", substitutions: Mapping[str, str] | None = None) -> list[BoardDef]:
+    """Boards of the catalog at ``path`` (the packaged catalog when empty)."""
+    if path:
+        return parse_catalog(Path(path).read_text(encoding="utf-8"), path, substitutions)
+    return parse_catalog(default_catalog_text(), "catalog.toml", substitutions)
+
+
+def catalog_from_settings(settings: Any) -> list[BoardDef]:
+    return load_catalog(
+        settings.get("NOTICECRAWLER_CATALOG", ""),
+        {"demo": settings.get("DEMO_BOARD_URL", "")},
+    )

@@ -1,0 +1,29 @@
+"""PostgreSQL access: where the database is, connections, and the migration runner."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+from psycopg.rows import dict_row
+
+
+def resolve_url(url: str, home: str) -> str:
+    """``url`` itself, or the URL of the embedded PostgreSQL under ``home`` when it is empty."""
+    if url:
+        return url
+    from noticecrawler.db.embedded import postgres_url
+
+    return postgres_url(home)
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict]:
+    """A new connection with dict rows. Connections are opened per process, never shared across
+    a fork: callers open one after the process they run in has started."""
+    return psycopg.connect(
+        url,
+        autocommit=autocommit,
+        row_factory=dict_row,
+        application_name=f"noticecrawler[{os.getpid()}]",
+        connect_timeout=10,
+    )

@@ -1,0 +1,151 @@
+"""Every SQL statement of the crawler, as named functions with bound parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+# One round trip stores a whole page: new rows are inserted (and queued for announcement in the
+# same statement, hence the same transaction), known rows are touched, and a changed title or
+# body makes a revision and marks the post edited. The database decides what is new.
+STORE_POSTS = """
+WITH incoming AS (
+    SELECT * FROM unnest(
+        %(board)s::text[], %(post_id)s::text[], %(title)s::text[], %(url)s::text[],
+        %(author)s::text[], %(published_at)s::timestamptz[], %(published_source)s::text[],
+        %(category)s::text[], %(pinned)s::boolean[], %(attachments)s::jsonb[], %(body)s::text[]
+    ) AS t(board, post_id, title, url, author, published_at, published_source, category,
+           pinned, attachments, body)
+),
+old AS (
+    SELECT p.id, p.post_id, p.title, p.body,
+           (p.title <> i.title OR (p.body IS NOT NULL AND i.body IS NOT NULL
+                                   AND p.body <> i.body)) AS changed
+    FROM posts p JOIN incoming i ON p.board = i.board AND p.post_id = i.post_id
+),
+inserted AS (
+    INSERT INTO posts (board, post_id, title, url, author, published_at, published_source,
+                       category, pinned, attachments, body)
+    SELECT board, post_id, title, url, author, COALESCE(published_at, now()), published_source,
+           category, pinned, attachments, body
+    FROM incoming
+    ON CONFLICT (board, post_id) DO NOTHING
+    RETURNING id, post_id
+),
+queued AS (
+    INSERT INTO notify_outbox (post_id)
+    SELECT id FROM inserted WHERE %(announce)s
+    RETURNING post_id
+),
+revised AS (
+    INSERT INTO post_revisions (post_id, title, body)
+    SELECT id, title, body FROM old WHERE changed
+),
+touched AS (
+    UPDATE posts p SET
+        last_seen_at = now(),
+        pinned = i.pinned,
+        title = i.title,
+        body = COALESCE(i.body, p.body),
+        published_at = CASE WHEN i.published_source = 'detail' AND i.published_at IS NOT NULL
+                            THEN i.published_at ELSE p.published_at END,
+        published_source = CASE WHEN i.published_source = 'detail' AND i.published_at IS NOT NULL
+                                THEN 'detail' ELSE p.published_source END,
+        attachments = CASE WHEN jsonb_array_length(i.attachments) > 0
+                           THEN i.attachments ELSE p.attachments END,
+        state = CASE WHEN o.changed THEN 'edited' ELSE p.state END
+    FROM incoming i JOIN old o ON o.post_id = i.post_id
+    WHERE p.id = o.id
+    RETURNING p.id
+)
+SELECT i.post_id, i.id, 'new' AS status, (q.post_id IS NOT NULL) AS queued
+FROM inserted i LEFT JOIN queued q ON q.post_id = i.id
+UNION ALL
+SELECT o.post_id, o.id, CASE WHEN o.changed THEN 'edited' ELSE 'seen' END, false
+FROM old o
+"""
+
+
+def post_params(board: str, posts: Sequence[Mapping[str, Any]], announce: bool) -> dict[str, Any]:
+    def col(key: str) -> list[Any]:
+        return [p.get(key) for p in posts]
+
+    return {
+        "board": [board] * len(posts),
+        "post_id": col("post_id"),
+        "title": col("title"),
+        "url": col("url"),
+        "author": col("author"),
+        "published_at": col("published"),
+        "published_source": [p.get("published_source") or "list" for p in posts],
+        "category": col("category"),
+        "pinned": [bool(p.get("pinned")) for p in posts],
+        "attachments": [json.dumps(p.get("attachments") or []) for p in posts],
+        "body": col("body"),
+        "announce": announce,
+    }
+
+
+async def store_posts(
+    conn: psycopg.AsyncConnection[Any],
+    board: str,
+    posts: Sequence[Mapping[str, Any]],
+    announce: bool,
+) -> dict[str, dict[str, Any]]:
+    """Store one page of posts (distinct post ids) in one statement.
+
+    Returns post_id -> {"id", "status" ("new"/"seen"/"edited"), "queued"}.
+    """
+    async with conn.cursor() as cur:
+        await cur.execute(STORE_POSTS, post_params(board, posts, announce))
+        rows = await cur.fetchall()
+    return {r[0]: {"id": r[1], "status": r[2], "queued": r[3]} for r in rows}
+
+
+async def board_has_posts(conn: psycopg.AsyncConnection[Any], board: str) -> bool:
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT EXISTS (SELECT 1 FROM posts WHERE board = %s)", (board,))
+        row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+# --- crawl runs ------------------------------------------------------------------------------
+
+
+def start_run(conn: psycopg.Connection[Any], board: str, started: datetime) -> int:
+    row = conn.execute(
+        "INSERT INTO crawl_runs (board, started_at) VALUES (%s, %s) RETURNING id",
+        (board, started),
+    ).fetchone()
+    assert row is not None
+    return int(row["id"] if isinstance(row, Mapping) else row[0])
+
+
+def finish_run(conn: psycopg.Connection[Any], run_id: int, summary: Mapping[str, Any]) -> None:
+    conn.execute(
+        """UPDATE crawl_runs SET finished_at = now(), pages = %(pages)s,
+               requests = %(requests)s, not_modified = %(not_modified)s, items = %(items)s,
+               new = %(new)s, errors = %(errors)s, error_detail = %(error_detail)s,
+               finish_reason = %(finish_reason)s
+           WHERE id = %(id)s""",
+        {**summary, "id": run_id},
+    )
+
+
+def last_runs(conn: psycopg.Connection[Any], board: str, limit: int = 10) -> list[dict[str, Any]]:
+    cur = conn.execute(
+        "SELECT * FROM crawl_runs WHERE board = %s ORDER BY id DESC LIMIT %s", (board, limit)
+    )
+    return [dict(r) for r in cur.fetchall()]
+
+
+def board_posts(conn: psycopg.Connection[Any], board: str) -> list[dict[str, Any]]:
+    cur = conn.execute(
+        "SELECT * FROM posts WHERE board = %s ORDER BY pinned DESC, first_seen_at DESC, id DESC",
+        (board,),
+    )
+    return [dict(r) for r in cur.fetchall()]

@@ -1,0 +1,78 @@
+"""Extensions: the crawl-runs record."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from noticecrawler.db import connect, queries
+from noticecrawler.db.settings import database_url
+
+logger = logging.getLogger(__name__)
+
+
+def run_summary(stats: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The crawl-runs row (and the task summary) from a crawl's stats."""
+    errors = sum(v for k, v in stats.items() if k.startswith("noticecrawler/errors/"))
+    errors += int(stats.get("spider_exceptions/count", 0) or 0)
+    errors += sum(
+        v for k, v in stats.items() if k.startswith("downloader/exception_type_count/")
+    ) if reason != "finished" else 0
+    return {
+        "pages": int(stats.get("noticecrawler/pages", 0)),
+        "requests": int(stats.get("downloader/request_count", 0)),
+        "not_modified": int(stats.get("noticecrawler/http/304", 0)),
+        "items": int(stats.get("item_scraped_count", 0)),
+        "new": int(stats.get("noticecrawler/store/new", 0)),
+        "edited": int(stats.get("noticecrawler/store/edited", 0)),
+        "errors": int(errors),
+        "error_detail": stats.get("noticecrawler/error_detail"),
+        "finish_reason": reason,
+    }
+
+
+class CrawlRunRecorder:
+    """Writes one ``crawl_runs`` row per crawl of a board: started when the spider opens,
+    completed with pages, requests, 304s, items, new, errors and the finish reason."""
+
+    def __init__(self, crawler: Crawler, url: str):
+        self.crawler = crawler
+        self.url = url
+        self.run_id: int | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlRunRecorder:
+        if not crawler.settings.getbool("NOTICECRAWLER_RECORD_RUNS", True):
+            raise NotConfigured
+        ext = cls(crawler, database_url(crawler.settings))
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider: Any) -> None:
+        board = getattr(spider, "board", None)
+        if board is None:
+            return
+        with connect(self.url, autocommit=True) as conn:
+            self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        if self.run_id is None:
+            return
+        assert self.crawler.stats is not None
+        summary = run_summary(self.crawler.stats.get_stats(), reason)
+        with connect(self.url, autocommit=True) as conn:
+            queries.finish_run(conn, self.run_id, summary)
+        level = logging.INFO if not summary["errors"] else logging.ERROR
+        logger.log(
+            level,
+            "board `%s`: %s — %d pages, %d requests (%d not modified), %d posts, %d new, "
+            "%d errors",
+            spider.board.name, reason, summary["pages"], summary["requests"],
+            summary["not_modified"], summary["items"], summary["new"], summary["errors"],
+        )

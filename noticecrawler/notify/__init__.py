@@ -1,0 +1,1 @@
+"""Who gets told about a new post, and the pushes that tell them."""

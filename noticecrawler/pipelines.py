@@ -1,0 +1,181 @@
+"""Item pipelines, one job each, in order: normalize → store → notify.
+
+Items are read through itemadapter, so Post dataclasses, dicts and scrapy Items all work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import unicodedata
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import psycopg
+from itemadapter import ItemAdapter
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.utils.misc import load_object
+
+from noticecrawler.db import queries
+from noticecrawler.db.settings import database_url
+from noticecrawler.pages import PageBatch, PageTracker
+
+logger = logging.getLogger(__name__)
+
+
+class NormalizePipeline:
+    """Checks the fields every post needs and tidies text (NFC, collapsed whitespace)."""
+
+    REQUIRED = ("board", "post_id", "title", "url")
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> NormalizePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        for key in ("title", "author", "category", "post_id"):
+            value = adapter.get(key)
+            if isinstance(value, str):
+                adapter[key] = " ".join(unicodedata.normalize("NFC", value).split())
+        missing = [key for key in self.REQUIRED if not adapter.get(key)]
+        if missing:
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("noticecrawler/normalize/dropped")
+            raise DropItem(f"board `{adapter.get('board')}`: post without {', '.join(missing)}")
+        published = adapter.get("published")
+        if published is not None and published.tzinfo is None:
+            raise DropItem(f"board `{adapter['board']}`: naive published time {published!r}")
+        if adapter.get("attachments"):
+            adapter["attachments"] = [
+                asdict(a) if is_dataclass(a) and not isinstance(a, type) else dict(a)
+                for a in adapter["attachments"]
+            ]
+        return item
+
+
+class StorePipeline:
+    """Stores posts in PostgreSQL; the database says which are new.
+
+    The posts of one list page arrive as a batch (see :mod:`noticecrawler.pages`) and are stored
+    with one statement; other items are stored one by one. Each item leaves with ``status``
+    ("new", "seen" or "edited") and ``db_id`` set. Stats: ``noticecrawler/store/new``,
+    ``…/seen``, ``…/edited``. The connection is opened in the crawling process itself.
+    """
+
+    def __init__(self, crawler: Crawler, url: str):
+        self.crawler = crawler
+        self.url = url
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.tracker = crawler.get_extension(PageTracker)
+        self.announce = True
+        self.first_crawl = False
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        return cls(crawler, database_url(crawler.settings))
+
+    async def open_spider(self) -> None:
+        self.conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        spider = self.crawler.spider
+        board = getattr(spider, "board", None)
+        if board is not None:
+            self.first_crawl = not await queries.board_has_posts(self.conn, board.name)
+            # the first crawl of a board stores its backlog without announcing it
+            self.announce = not self.first_crawl or board.announce_first_crawl
+            spider.first_crawl = self.first_crawl  # type: ignore[union-attr]
+            if self.first_crawl:
+                logger.info("board `%s`: first crawl, posts are stored silently", board.name)
+
+    async def close_spider(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+    async def process_item(self, item: Any) -> Any:
+        batch = self.tracker.batch_for(item) if self.tracker is not None else None
+        if batch is None:
+            await self._store([item])
+            return item
+        batch.items.append(item)
+        batch.on_full(self._flush)
+        if batch.full:
+            await self._flush(batch)
+        await batch.done
+        return item
+
+    async def _flush(self, batch: PageBatch) -> None:
+        try:
+            statuses = await self._store(batch.items)
+        except Exception as exc:
+            batch.fail(exc)
+            raise
+        batch.resolve(statuses)
+
+    async def _store(self, items: list[Any]) -> dict[str, str]:
+        assert self.conn is not None and self.crawler.stats is not None
+        adapters = [ItemAdapter(i) for i in items]
+        by_board: dict[str, list[ItemAdapter]] = {}
+        for a in adapters:
+            by_board.setdefault(a["board"], []).append(a)
+        statuses: dict[str, str] = {}
+        for board, group in by_board.items():
+            distinct = {a["post_id"]: a for a in group}
+            async with self._lock:  # one statement at a time on the connection
+                result = await queries.store_posts(
+                    self.conn, board, list(distinct.values()), self.announce
+                )
+            for a in group:
+                row = result.get(a["post_id"], {"id": None, "status": "seen", "queued": False})
+                first = distinct[a["post_id"]] is a
+                status = row["status"] if first else "seen"
+                _set(a, "status", status)
+                _set(a, "db_id", row["id"])
+                _set(a, "announced", bool(row["queued"]) and first)
+                statuses[a["post_id"]] = statuses.get(a["post_id"], status)
+                self.crawler.stats.inc_value(f"noticecrawler/store/{status}")
+        return statuses
+
+
+def _set(adapter: ItemAdapter, key: str, value: Any) -> None:
+    try:
+        adapter[key] = value
+    except KeyError:  # a scrapy.Item without that field
+        pass
+
+
+class NotifyPipeline:
+    """After the row is committed, sends one ``notify_post(post_id)`` task per announced post
+    through the narrow notify port (``NOTICECRAWLER_NOTIFY_SENDER``). A failed send loses
+    nothing: the outbox row stays, and the periodic sweep sends it later."""
+
+    def __init__(self, crawler: Crawler, send: Any):
+        self.crawler = crawler
+        self.send = send
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> NotifyPipeline:
+        path = crawler.settings.get("NOTICECRAWLER_NOTIFY_SENDER")
+        if not path:
+            raise NotConfigured("NOTICECRAWLER_NOTIFY_SENDER is empty")
+        return cls(crawler, load_object(path))
+
+    async def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        if adapter.get("status") != "new" or not adapter.get("announced"):
+            return item
+        assert self.crawler.stats is not None
+        try:
+            await asyncio.to_thread(self.send, int(adapter["db_id"]), self.crawler.settings)
+            self.crawler.stats.inc_value("noticecrawler/notify/sent")
+        except Exception as exc:  # broker down: the outbox sweep will send it
+            self.crawler.stats.inc_value("noticecrawler/notify/deferred")
+            logger.warning(
+                "board `%s`: could not send notify_post(%s) now (%s); the outbox sweep will",
+                adapter["board"], adapter["db_id"], exc,
+            )
+        return item
