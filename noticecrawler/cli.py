@@ -1,13 +1,13 @@
 """The ``noticecrawler`` command.
 
-    noticecrawler demo            the main job: demo board → crawl → new posts → add one → crawl
-    noticecrawler db upgrade      apply the SQL migrations (idempotent)
-    noticecrawler db url          print the database URL in use (starts the embedded one)
-    noticecrawler boards          list the catalog
-    noticecrawler runs BOARD      the board's last crawl runs
-    noticecrawler posts BOARD     the board's stored posts
-    noticecrawler serve-demo      run the demo board server in the foreground
-    noticecrawler down            stop the embedded PostgreSQL and Redis
+noticecrawler demo            the main job: demo board → crawl → new posts → add one → crawl
+noticecrawler db upgrade      apply the SQL migrations (idempotent)
+noticecrawler db url          print the database URL in use (starts the embedded one)
+noticecrawler boards          list the catalog
+noticecrawler runs BOARD      the board's last crawl runs
+noticecrawler posts BOARD     the board's stored posts
+noticecrawler serve-demo      run the demo board server in the foreground
+noticecrawler down            stop the embedded PostgreSQL and Redis
 """
 
 from __future__ import annotations
@@ -120,10 +120,14 @@ def cmd_demo(args: argparse.Namespace, settings: Any) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="noticecrawler", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a setting")
+    p = argparse.ArgumentParser(
+        prog="noticecrawler",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="override a setting"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade", "url", "status"])

@@ -20,9 +20,11 @@ def run_summary(stats: dict[str, Any], reason: str) -> dict[str, Any]:
     """The crawl-runs row (and the task summary) from a crawl's stats."""
     errors = sum(v for k, v in stats.items() if k.startswith("noticecrawler/errors/"))
     errors += int(stats.get("spider_exceptions/count", 0) or 0)
-    errors += sum(
-        v for k, v in stats.items() if k.startswith("downloader/exception_type_count/")
-    ) if reason != "finished" else 0
+    errors += (
+        sum(v for k, v in stats.items() if k.startswith("downloader/exception_type_count/"))
+        if reason != "finished"
+        else 0
+    )
     return {
         "pages": int(stats.get("noticecrawler/pages", 0)),
         "requests": int(stats.get("downloader/request_count", 0)),
@@ -68,11 +70,16 @@ class CrawlRunRecorder:
         summary = run_summary(self.crawler.stats.get_stats(), reason)
         with connect(self.url, autocommit=True) as conn:
             queries.finish_run(conn, self.run_id, summary)
-        level = logging.INFO if not summary["errors"] else logging.ERROR
+        level = logging.INFO if not summary["errors"] else logging.WARNING
         logger.log(
             level,
-            "board `%s`: %s — %d pages, %d requests (%d not modified), %d posts, %d new, "
-            "%d errors",
-            spider.board.name, reason, summary["pages"], summary["requests"],
-            summary["not_modified"], summary["items"], summary["new"], summary["errors"],
+            "board `%s`: %s — %d pages, %d requests (%d not modified), %d posts, %d new, %d errors",
+            spider.board.name,
+            reason,
+            summary["pages"],
+            summary["requests"],
+            summary["not_modified"],
+            summary["items"],
+            summary["new"],
+            summary["errors"],
         )

@@ -6,6 +6,7 @@ Items are read through itemadapter, so Post dataclasses, dicts and scrapy Items 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import unicodedata
 from dataclasses import asdict, is_dataclass
@@ -142,10 +143,8 @@ class StorePipeline:
 
 
 def _set(adapter: ItemAdapter, key: str, value: Any) -> None:
-    try:
+    with contextlib.suppress(KeyError):  # a scrapy.Item without that field
         adapter[key] = value
-    except KeyError:  # a scrapy.Item without that field
-        pass
 
 
 class NotifyPipeline:
@@ -176,6 +175,8 @@ class NotifyPipeline:
             self.crawler.stats.inc_value("noticecrawler/notify/deferred")
             logger.warning(
                 "board `%s`: could not send notify_post(%s) now (%s); the outbox sweep will",
-                adapter["board"], adapter["db_id"], exc,
+                adapter["board"],
+                adapter["db_id"],
+                exc,
             )
         return item

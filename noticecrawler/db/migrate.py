@@ -20,7 +20,7 @@ _LOCK_KEY = 0x6E6F7469  # "noti"
 def available() -> list[tuple[str, str]]:
     """(version, sql) for every migration file, in order."""
     folder = resources.files("noticecrawler.db") / "migrations"
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 
@@ -39,7 +39,7 @@ def upgrade(conn: psycopg.Connection) -> list[str]:
             if version in done:
                 continue
             with conn.transaction():
-                conn.execute(sql)  # type: ignore[call-overload]
+                conn.execute(sql.encode())
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             logger.info("applied migration %s", version)
             applied_now.append(version)

@@ -85,10 +85,11 @@ class BoardSpider(scrapy.Spider):
         assert stats is not None
         stats.inc_value("noticecrawler/pages")
         if not isinstance(response, TextResponse):
-            self.fail_board(f"list page {response.url} is not text ({response.headers.get('Content-Type')!r})")
+            kind = response.headers.get("Content-Type")
+            self.fail_board(f"list page {response.url} is not text ({kind!r})")
         response = fix_encoding(response)
         rows = self.rows(response)
-        posts = [p for p in (self.post_from_row(row, response) for row in rows) if p is not None]
+        posts = self.posts_from_rows(rows, response)
         if not rows and page == 1:
             self.fail_board(
                 f"row selector `{self.board.row}` matched 0 rows on {response.url}", "empty_list"
@@ -136,6 +137,14 @@ class BoardSpider(scrapy.Spider):
         return None
 
     # --- rows ------------------------------------------------------------------------------
+    def extract_posts(self, response: TextResponse) -> list[Post]:
+        """Every post of a list page (pinned ones included), as the page shows them."""
+        response = fix_encoding(response)
+        return self.posts_from_rows(self.rows(response), response)
+
+    def posts_from_rows(self, rows: SelectorList, response: TextResponse) -> list[Post]:
+        return [p for p in (self.post_from_row(row, response) for row in rows) if p is not None]
+
     def rows(self, response: TextResponse) -> SelectorList:
         return select(response, self.board.row)
 

@@ -28,8 +28,10 @@ class CatalogSpiderLoader(SpiderLoader):
         for board in catalog_from_settings(settings):
             if board.name in self._spiders:
                 raise CatalogError(
-                    board.name, "name", "collides with the spider of the same name in "
-                    f"{self._spiders[board.name].__module__}"
+                    board.name,
+                    "name",
+                    "collides with the spider of the same name in "
+                    f"{self._spiders[board.name].__module__}",
                 )
             self._spiders[board.name] = spider_class(board)
 

@@ -36,8 +36,11 @@ class TableBoardSpider(BoardSpider):
 
     def row_pinned(self, row: Selector) -> bool:
         if self.board.pinned:
-            return bool(row.css(self.board.pinned) if not self.board.pinned.startswith("/")
-                        else row.xpath(self.board.pinned))
+            return bool(
+                row.css(self.board.pinned)
+                if not self.board.pinned.startswith("/")
+                else row.xpath(self.board.pinned)
+            )
         classes = (row.attrib.get("class") or "").lower().split()
         if {"notice", "pinned", "fixed", "noti", "top"} & set(classes):
             return True
