@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Celery
 
-NOTIFY_TASK = "dispatch.tasks.notify_post"
+NOTIFY_TASK = "dispatch.notify_post"
 NOTIFY_QUEUE = "notify_tasks"
 
 
