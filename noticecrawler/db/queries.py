@@ -145,7 +145,8 @@ def last_runs(conn: psycopg.Connection[Any], board: str, limit: int = 10) -> lis
 
 def board_posts(conn: psycopg.Connection[Any], board: str) -> list[dict[str, Any]]:
     cur = conn.execute(
-        "SELECT * FROM posts WHERE board = %s ORDER BY pinned DESC, first_seen_at DESC, id DESC",
+        "SELECT * FROM posts WHERE board = %s"
+        " ORDER BY pinned DESC, published_at DESC NULLS LAST, id DESC",
         (board,),
     )
     return [dict(r) for r in cur.fetchall()]
