@@ -13,6 +13,7 @@ noticecrawler down            stop the embedded PostgreSQL and Redis
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +25,8 @@ from noticecrawler.db import connect, migrate, queries
 from noticecrawler.db.settings import database_url
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {}
+#: modules with ``add_arguments(subparsers)`` whose parsers set ``handler=run``
+PLUGGED = ("noticecrawler.detect", "noticecrawler.up", "noticecrawler.notify.cli")
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace, Any], int]], Any]:
@@ -143,6 +146,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop the embedded servers")
     job = sub.add_parser("demo", help="the main job on the demo board")
     job.add_argument("--keep", action="store_true", help="keep the demo board's stored posts")
+    for module in PLUGGED:
+        # each module adds its own subcommands and sets `handler` on them
+        try:
+            importlib.import_module(module).add_arguments(sub)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
     return p
 
 
@@ -156,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return COMMANDS[args.command](args, settings)
+    handler = getattr(args, "handler", None) or COMMANDS[args.command]
+    return int(handler(args, settings) or 0)
 
 
 if __name__ == "__main__":
