@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from noticecrawler.notify.fcm_errors import BatchItem, Outcome, SendResult
@@ -29,7 +29,7 @@ class ConsoleSender:
         return SendResult(Outcome.SENT, message_name=f"console/{number}")
 
     def send_batch(
-        self, items: list[BatchItem], concurrency: int = 1
+        self, items: Sequence[BatchItem], concurrency: int | None = None
     ) -> list[tuple[Any, SendResult]]:
         return [(key, self.send_one(token, kwargs)) for key, token, kwargs in items]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -55,7 +55,7 @@ class Sender(Protocol):
     def send_one(self, token: str, message_kwargs: Mapping[str, Any]) -> SendResult: ...
 
     def send_batch(
-        self, items: list[BatchItem], concurrency: int = ...
+        self, items: Sequence[BatchItem], concurrency: int | None = None
     ) -> list[tuple[Any, SendResult]]: ...
 
     def close(self) -> None: ...

@@ -1,0 +1,349 @@
+"""A fake FCM HTTP v1 server on 127.0.0.1, for tests and benches.
+
+    with FakeFcm(token="test-token") as fcm:
+        sender = FcmSender(endpoint=fcm.base_url, project_id=fcm.project, credentials=...)
+        ...
+        assert fcm.messages_for("device-1")
+
+It answers ``POST /v1/projects/<project>/messages:send`` like FCM: checks the bearer token
+(401 UNAUTHENTICATED), the message's shape (400 INVALID_ARGUMENT; data values must be
+strings), records every accepted message and answers ``{"name": "projects/<p>/messages/<n>"}``.
+Faults are scripted per token (``set_token_behaviour``) or for the next n requests whatever
+their token (``fail_next``); error bodies have FCM's v1 shape. Behaviours: "unregistered",
+"invalid", "sender_mismatch", "unauthenticated" (401 ACCESS_TOKEN_EXPIRED), "500", "503",
+("429", retry_after) / ("503", retry_after), "stall" (no answer until ``stop()``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Behaviour = str | tuple[str, Any]
+
+_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
+_MESSAGE_KEYS = {
+    "name",
+    "data",
+    "notification",
+    "android",
+    "webpush",
+    "apns",
+    "fcm_options",
+    "token",
+    "topic",
+    "condition",
+}
+_ANDROID_KEYS = {
+    "collapse_key",
+    "priority",
+    "ttl",
+    "restricted_package_name",
+    "data",
+    "notification",
+    "fcm_options",
+    "direct_boot_ok",
+}
+_FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+
+_ERRORS: dict[str, tuple[int, str, str | None, str]] = {
+    # behaviour: (HTTP status, google.rpc status, FCM errorCode, message)
+    "unregistered": (404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found."),
+    "invalid": (
+        400,
+        "INVALID_ARGUMENT",
+        "INVALID_ARGUMENT",
+        "The registration token is not a valid FCM registration token",
+    ),
+    "sender_mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch"),
+    "429": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for quota metric."),
+    "500": (500, "INTERNAL", "INTERNAL", "Internal error encountered."),
+    "503": (503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
+}
+
+
+def fcm_error_body(
+    code: int, status: str, message: str, error_code: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    details: list[dict[str, Any]] = []
+    if error_code:
+        details.append({"@type": _FCM_ERROR, "errorCode": error_code})
+    if reason:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "googleapis.com",
+            }
+        )
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the fake saw it (accepted or not)."""
+
+    token: str | None
+    status: int
+    at: float
+
+
+def _shape_error(body: Any) -> str | None:
+    """Why FCM would reject this request body, or None."""
+    if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+        return "Invalid JSON payload received. 'message' must be an object."
+    unknown = set(body) - {"message", "validate_only"}
+    if unknown:
+        return f"Invalid JSON payload received. Unknown name {sorted(unknown)[0]!r}"
+    message = body["message"]
+    unknown = set(message) - _MESSAGE_KEYS
+    if unknown:
+        return f"Invalid JSON payload received. Unknown name {sorted(unknown)[0]!r} at 'message'"
+    if not isinstance(message.get("token"), str) or not message["token"]:
+        return "Recipient of the message is not set."
+    for part in ("data", "notification", "android", "apns", "webpush", "fcm_options"):
+        if part in message and not isinstance(message[part], dict):
+            return f"Invalid value at 'message.{part}': must be an object"
+    data = message.get("data", {})
+    if not all(isinstance(v, str) for v in data.values()):
+        return "Invalid value at 'message.data': values must be strings"
+    if not all(isinstance(v, str) for v in message.get("notification", {}).values()):
+        return "Invalid value at 'message.notification': values must be strings"
+    android = message.get("android", {})
+    if set(android) - _ANDROID_KEYS:
+        return "Invalid JSON payload received. Unknown name at 'message.android'"
+    if android.get("priority", "HIGH") not in ("HIGH", "NORMAL"):
+        return "Invalid value at 'message.android.priority'"
+    if not isinstance(android.get("notification", {}), dict):
+        return "Invalid value at 'message.android.notification'"
+    headers = message.get("apns", {}).get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return "Invalid value at 'message.apns.headers': values must be strings"
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as FCM
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        """``GET /_fake/stats``: counters, for a fake running in another process (benches)."""
+        fake = self.server.fake
+        if self.path != "/_fake/stats":
+            self._answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
+            return
+        with fake._lock:
+            stats = {"messages": len(fake.messages), "connections": fake.connections_opened}
+        self._answer(None, 200, stats, count=False)
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if fake.delay:
+            time.sleep(fake.delay)
+        match = _PATH.match(self.path)
+        if not match:
+            self._answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        message = body.get("message") if isinstance(body, dict) else None
+        token = message.get("token") if isinstance(message, dict) else None
+        token = token if isinstance(token, str) else None
+        behaviour = fake._take_global_fault()
+        if behaviour is None:
+            auth = self.headers.get("Authorization", "")
+            if auth != f"Bearer {fake.expected_token}":
+                behaviour = "unauthenticated" if auth.startswith("Bearer ") else "no_credentials"
+        if behaviour is None:
+            problem = _shape_error(body)
+            if problem:
+                self._answer(token, 400, fcm_error_body(400, "INVALID_ARGUMENT", problem))
+                return
+            behaviour = fake._token_behaviour(token)
+        if behaviour is None:
+            name = fake._record(match.group(1), body)
+            self._answer(token, 200, {"name": name})
+            return
+        self._fault(token, behaviour)
+
+    def _fault(self, token: str | None, behaviour: Behaviour) -> None:
+        fake = self.server.fake
+        kind, argument = behaviour if isinstance(behaviour, tuple) else (behaviour, None)
+        if kind == "stall":
+            fake._count(token, 0)
+            fake._stopping.wait()
+            self.close_connection = True
+            return
+        if kind in ("unauthenticated", "no_credentials"):
+            expired = kind == "unauthenticated"
+            body = fcm_error_body(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access "
+                "token, login cookie or other valid authentication credential.",
+                reason="ACCESS_TOKEN_EXPIRED" if expired else "CREDENTIALS_MISSING",
+            )
+            self._answer(token, 401, body)
+            return
+        status, rpc_status, error_code, text = _ERRORS[kind]
+        headers = {"Retry-After": str(argument)} if argument is not None else {}
+        self._answer(token, status, fcm_error_body(status, rpc_status, text, error_code), headers)
+
+    def _answer(
+        self,
+        token: str | None,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        count: bool = True,
+    ) -> None:
+        if count:
+            self.server.fake._count(token, status)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    fake: FakeFcm
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.fake._lock:
+            self.fake.connections_opened += 1
+        self.fake._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.fake._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client hanging up mid-answer (timeouts in tests) is expected
+
+
+class FakeFcm:
+    def __init__(
+        self, token: str = "test-token", project: str = "test-project", delay: float = 0.0
+    ) -> None:
+        self.expected_token = token
+        self.project = project
+        self.delay = delay
+        self.messages: list[dict[str, Any]] = []
+        self.seen: list[Seen] = []
+        #: TCP connections accepted so far (keep-alive reuse shows as few connections)
+        self.connections_opened = 0
+        self._lock = threading.Lock()
+        self._names = itertools.count(1)
+        self._behaviours: dict[str, Behaviour] = {}
+        self._global: list[Behaviour] = []
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> FakeFcm:
+        self._stopping.clear()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fakefcm", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()  # releases stalled handlers
+        self._server.shutdown()
+        for conn in list(self._connections):  # idle keep-alive connections
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> FakeFcm:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "FakeFcm not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """What FcmSender takes as ``endpoint`` (pyfcm's FCM_END_POINT_BASE)."""
+        return f"http://127.0.0.1:{self.port}/v1/projects"
+
+    # --- scripting ---------------------------------------------------------------------------
+    def set_token_behaviour(self, token: str, behaviour: Behaviour | None) -> None:
+        with self._lock:
+            if behaviour is None:
+                self._behaviours.pop(token, None)
+            else:
+                self._behaviours[token] = behaviour
+
+    def fail_next(self, n: int, behaviour: Behaviour) -> None:
+        """The next ``n`` requests, whatever their token, get ``behaviour``."""
+        with self._lock:
+            self._global.extend([behaviour] * n)
+
+    # --- what was received -------------------------------------------------------------------
+    def messages_for(self, token: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [m for m in self.messages if m.get("token") == token]
+
+    def requests_for(self, token: str) -> list[Seen]:
+        with self._lock:
+            return [s for s in self.seen if s.token == token]
+
+    # --- used by the handler -----------------------------------------------------------------
+    def _take_global_fault(self) -> Behaviour | None:
+        with self._lock:
+            return self._global.pop(0) if self._global else None
+
+    def _token_behaviour(self, token: str | None) -> Behaviour | None:
+        with self._lock:
+            return self._behaviours.get(token) if token else None
+
+    def _record(self, project: str, body: dict[str, Any]) -> str:
+        with self._lock:
+            name = f"projects/{project}/messages/{next(self._names)}"
+            if not body.get("validate_only"):
+                self.messages.append(body["message"])
+            return name
+
+    def _count(self, token: str | None, status: int) -> None:
+        with self._lock:
+            self.seen.append(Seen(token, status, time.monotonic()))

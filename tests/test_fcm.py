@@ -1,0 +1,306 @@
+from __future__ import annotations
+
+import email.utils
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from google.oauth2.credentials import Credentials
+from pyfcm.errors import FCMServerError
+
+from noticecrawler.notify.console import ConsoleSender
+from noticecrawler.notify.fcm import FcmSender, build_message, make_sender
+from noticecrawler.notify.fcm_errors import Outcome, parse_retry_after
+from tests.fakefcm import FakeFcm
+
+POST = {"id": 42, "board": "cse", "title": "2학기 장학금 신청 안내", "url": "https://x.test/42"}
+
+
+class TokenSource:
+    """A refresh_handler handing out fixed tokens, offline, counting refreshes."""
+
+    def __init__(self, *tokens: str) -> None:
+        self.tokens = list(tokens)
+        self.refreshes = 0
+
+    def __call__(self, request: Any, scopes: Any = None) -> tuple[str, datetime]:
+        token = self.tokens[min(self.refreshes, len(self.tokens) - 1)]
+        self.refreshes += 1
+        return token, datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
+
+    def credentials(self) -> Credentials:
+        return Credentials(token=None, refresh_handler=self)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeFcm]:
+    with FakeFcm(token="test-token", project="proj") as server:
+        yield server
+
+
+def make(fake: FakeFcm, tokens: TokenSource | None = None, **kwargs: Any) -> FcmSender:
+    source = tokens or TokenSource("test-token")
+    return FcmSender(
+        project_id=fake.project,
+        credentials=source.credentials(),
+        endpoint=fake.base_url,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def sender(fake: FakeFcm) -> Iterator[FcmSender]:
+    s = make(fake)
+    yield s
+    s.close()
+
+
+def android() -> dict[str, Any]:
+    return build_message(POST, "android", "notices")
+
+
+def test_android_push_shape(fake: FakeFcm, sender: FcmSender) -> None:
+    result = sender.send_one("device-a", android())
+    assert result.outcome is Outcome.SENT
+    assert result.message_name == "projects/proj/messages/1"
+    [message] = fake.messages_for("device-a")
+    assert message["notification"] == {"title": "cse", "body": POST["title"]}
+    assert message["data"] == {"post_id": "42", "board": "cse", "url": "https://x.test/42"}
+    assert message["android"]["notification"] == {"channel_id": "notices", "tag": "42"}
+    assert message["android"]["collapse_key"] == "post-42"
+    assert "apns" not in message
+
+
+def test_ios_push_shape(fake: FakeFcm, sender: FcmSender) -> None:
+    kwargs = build_message(POST, "ios", "notices", board_title="컴퓨터학부")
+    assert sender.send_one("device-i", kwargs).outcome is Outcome.SENT
+    [message] = fake.messages_for("device-i")
+    assert message["notification"]["title"] == "컴퓨터학부"
+    assert message["apns"]["headers"] == {
+        "apns-collapse-id": "42",
+        "apns-push-type": "alert",
+        "apns-priority": "10",
+    }
+    assert all(isinstance(v, str) for v in message["data"].values())
+
+
+def test_web_push_and_bad_platform() -> None:
+    web = build_message(POST, "web", "notices")
+    assert web["webpush_config"]["notification"]["tag"] == "42"
+    assert web["webpush_config"]["fcm_options"]["link"] == "https://x.test/42"
+    with pytest.raises(ValueError, match="blackberry"):
+        build_message(POST, "blackberry", "notices")
+
+
+def test_long_title_is_clipped() -> None:
+    kwargs = build_message({**POST, "title": "가" * 1000}, "android", "c")
+    assert len(kwargs["notification_body"]) == 240
+
+
+def test_fake_rejects_non_string_data(fake: FakeFcm, sender: FcmSender) -> None:
+    kwargs = {**android(), "data_payload": {"post_id": 42}}
+    result = sender.send_one("device-a", kwargs)
+    assert result.outcome is Outcome.INVALID
+    assert result.http_status == 400
+    assert fake.messages == []
+
+
+def test_wrong_bearer_token_is_refused(fake: FakeFcm) -> None:
+    tokens = TokenSource("not-the-token")
+    s = make(fake, tokens)
+    try:
+        result = s.send_one("device-a", android())
+    finally:
+        s.close()
+    assert result.outcome is Outcome.RETRY  # the sender is broken, not the device
+    assert result.http_status == 401
+    assert "UNAUTHENTICATED" in (result.error or "")
+    assert tokens.refreshes == 2  # refreshed once after the first 401, then gave up
+    assert len(fake.seen) == 2
+    assert fake.messages == []
+
+
+def test_expired_token_is_refreshed_and_sent(fake: FakeFcm, sender: FcmSender) -> None:
+    fake.fail_next(1, "unauthenticated")
+    result = sender.send_one("device-a", android())
+    assert result.outcome is Outcome.SENT
+    assert [s.status for s in fake.seen] == [401, 200]
+    assert len(fake.messages_for("device-a")) == 1
+
+
+def test_rotated_token(fake: FakeFcm) -> None:
+    tokens = TokenSource("tok-1", "tok-2")
+    fake.expected_token = "tok-1"
+    s = make(fake, tokens)
+    try:
+        assert s.send_one("device-a", android()).outcome is Outcome.SENT
+        fake.expected_token = "tok-2"  # the first token expired server-side
+        assert s.send_one("device-b", android()).outcome is Outcome.SENT
+        assert s.send_one("device-c", android()).outcome is Outcome.SENT
+    finally:
+        s.close()
+    assert tokens.refreshes == 2
+    assert [s.status for s in fake.seen] == [200, 401, 200, 200]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "outcome", "status", "deactivate"),
+    [
+        ("unregistered", Outcome.UNREGISTERED, 404, True),
+        ("invalid", Outcome.INVALID, 400, False),
+        ("sender_mismatch", Outcome.SENDER_MISMATCH, 403, True),
+        ("500", Outcome.RETRY, 500, False),
+        ("503", Outcome.RETRY, 503, False),
+        (("429", 7), Outcome.RETRY, 429, False),
+    ],
+)
+def test_error_classification(
+    fake: FakeFcm,
+    sender: FcmSender,
+    behaviour: Any,
+    outcome: Outcome,
+    status: int,
+    deactivate: bool,
+) -> None:
+    fake.set_token_behaviour("bad", behaviour)
+    result = sender.send_one("bad", android())
+    assert result.outcome is outcome
+    assert result.http_status == status
+    assert result.deactivate is deactivate
+    assert len(fake.requests_for("bad")) == 1  # never re-sent by the client itself
+    assert sender.send_one("good", android()).outcome is Outcome.SENT
+
+
+def test_429_retry_after_is_reported_not_slept(fake: FakeFcm, sender: FcmSender) -> None:
+    fake.set_token_behaviour("busy", ("429", 30))
+    started = time.monotonic()
+    result = sender.send_one("busy", android())
+    assert time.monotonic() - started < 5  # pyfcm alone would sleep 30 s (and again...)
+    assert result.outcome is Outcome.RETRY
+    assert result.retry_after == 30
+    assert "QUOTA_EXCEEDED" in (result.error or "")
+
+
+def test_retry_after_as_http_date(fake: FakeFcm, sender: FcmSender) -> None:
+    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+    fake.fail_next(1, ("503", when))
+    result = sender.send_one("device-a", android())
+    assert result.outcome is Outcome.RETRY
+    assert result.retry_after is not None
+    assert 100 < result.retry_after <= 120
+
+
+def test_503_is_not_retried_by_the_adapter(fake: FakeFcm, sender: FcmSender) -> None:
+    fake.fail_next(1, ("503", 60))
+    started = time.monotonic()
+    result = sender.send_one("device-a", android())
+    assert time.monotonic() - started < 5
+    assert result.outcome is Outcome.RETRY
+    assert len(fake.seen) == 1
+
+
+def test_pyfcm_notify_does_not_sleep_either(fake: FakeFcm, sender: FcmSender) -> None:
+    fake.fail_next(1, ("429", 30))
+    started = time.monotonic()
+    with pytest.raises(FCMServerError):
+        sender.fcm.notify(fcm_token="device-a", **android())
+    assert time.monotonic() - started < 5
+
+
+def test_stalled_request_times_out_as_retry(fake: FakeFcm) -> None:
+    s = make(fake, timeout=(1.0, 0.3))
+    fake.set_token_behaviour("slow", "stall")
+    started = time.monotonic()
+    try:
+        result = s.send_one("slow", android())
+    finally:
+        s.close()
+    assert time.monotonic() - started < 5
+    assert result.outcome is Outcome.RETRY
+    assert "Timeout" in (result.error or "")
+
+
+def test_connection_refused_is_retry() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tokens = TokenSource("t")
+    s = FcmSender(
+        project_id="p",
+        credentials=tokens.credentials(),
+        endpoint=f"http://127.0.0.1:{port}/v1/projects",
+        timeout=(1.0, 1.0),
+    )
+    try:
+        result = s.send_one("device-a", android())
+    finally:
+        s.close()
+    assert result.outcome is Outcome.RETRY
+    assert "ConnectionError" in (result.error or "")
+
+
+def test_bare_404_from_a_wrong_endpoint_does_not_deactivate(fake: FakeFcm) -> None:
+    s = FcmSender(
+        project_id="p",
+        credentials=TokenSource("test-token").credentials(),
+        endpoint=f"http://127.0.0.1:{fake.port}/v2/wrong",
+    )
+    try:
+        result = s.send_one("device-a", android())
+    finally:
+        s.close()
+    assert result.http_status == 404
+    assert result.outcome is Outcome.RETRY
+    assert not result.deactivate
+
+
+def test_batch_of_200(fake: FakeFcm, sender: FcmSender) -> None:
+    fake.set_token_behaviour("tok-7", "unregistered")
+    fake.set_token_behaviour("tok-8", ("429", 3))
+    items = [(i, f"tok-{i}", android()) for i in range(200)]
+    results = sender.send_batch(items, concurrency=16)
+    assert [key for key, _ in results] == list(range(200))
+    by_key = dict(results)
+    assert by_key[7].outcome is Outcome.UNREGISTERED
+    assert by_key[8].retry_after == 3
+    sent = [k for k, r in results if r.outcome is Outcome.SENT]
+    assert len(sent) == 198
+    tokens = [m["token"] for m in fake.messages]
+    assert sorted(tokens) == sorted(f"tok-{k}" for k in sent)  # each recorded exactly once
+    assert len(set(r.message_name for r in by_key.values() if r.message_name)) == 198
+
+
+def test_console_sender(capsys: pytest.CaptureFixture[str]) -> None:
+    console = ConsoleSender()
+    results = console.send_batch([("k", "abcdefghijklmnopqrstuvwxyz", android())])
+    out = capsys.readouterr().out
+    assert out == f"push [cse] {POST['title']} -> abcdefghijkl…\n"
+    assert results[0][0] == "k"
+    assert results[0][1].outcome is Outcome.SENT
+
+
+def test_make_sender(tmp_path: Any) -> None:
+    assert isinstance(make_sender("", "", ""), ConsoleSender)
+    creds = tmp_path / "sa.json"  # read lazily, on the first send: no network here
+    real = make_sender(str(creds), "proj", "http://127.0.0.1:9/v1/projects")
+    assert isinstance(real, FcmSender)
+    real.close()
+    with pytest.raises(ValueError, match="FCM_PROJECT_ID"):
+        make_sender(str(creds), "", "")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(None, None), ("", None), ("30", 30.0), ("0", 0.0), ("-5", 0.0), ("soon", None)],
+)
+def test_parse_retry_after(header: str | None, expected: float | None) -> None:
+    assert parse_retry_after(header) == expected
+
+
+def test_parse_retry_after_date() -> None:
+    now = 1_700_000_000.0
+    header = email.utils.formatdate(now + 90, usegmt=True)
+    assert parse_retry_after(header, now=now) == pytest.approx(90, abs=1)
