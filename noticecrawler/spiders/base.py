@@ -3,19 +3,32 @@
 A board is a :class:`~noticecrawler.catalog.BoardDef` (one catalog entry). The spider reads the
 board's list pages newest first, turns each row into a :class:`~noticecrawler.items.Post`, and
 pages on only while a page still holds posts the database has not seen (at most
-``first_crawl_max_pages`` on a board's first crawl, ``max_pages`` after).
+``first_crawl_max_pages`` on a board's first crawl, ``max_pages`` after). With
+``follow_details`` each NEW post's detail page is read too (body, exact time, attachments); with
+``check_edits`` the detail pages of known posts as well, so that an edited body is noticed.
 
 Engine (subclass) attributes:
-    defaults:  BoardDef field defaults for this board software (selectors, id rule, paging).
-    required:  BoardDef fields a board of this engine must end up with.
+    defaults:    BoardDef field defaults for this board software (selectors, id rule, paging).
+    required:    BoardDef fields a board of this engine must end up with.
+    url_params:  when set, the only query parameters a post URL keeps (e.g. ``("id", "no")``).
 
 Hooks an engine may override:
-    rows(response)              -> the row nodes of a list page
-    post_from_row(row, resp)    -> a Post, or None for a row that is not a post
-    row_title(row)              -> the title text (engines strip comment counts, badges …)
-    row_pinned(row)             -> whether the row is a pinned notice
-    next_page_url(resp, page)   -> URL of the page after ``page``, or None
-    parse_detail(resp, post)    -> fill a Post from its detail page
+    rows(response)                  -> the row nodes of a list page
+    post_from_row(row, resp)        -> a Post, or None for a row that is not a post
+    row_link(row)                   -> the row's link node (None: the row is skipped, counted)
+    row_href(row, link)             -> the link's target
+    row_id(row, link, href)         -> the post id (``id`` rule; empty rule: a guess, see auto_id)
+    row_title(row)                  -> the title text (engines strip comment counts, badges …)
+    row_pinned(row)                 -> whether the row is a pinned notice
+    row_date(row, resp)             -> the published time (None when the row shows none)
+    lists_dates()                   -> whether rows show dates at all (else: first-seen time)
+    row_author(row), row_category(row)  -> author and category text
+    post_url(resp, href, post_id)   -> the absolute post URL
+    next_page_url(resp, page)       -> URL of the page after ``page``, or None
+    parse_detail(resp, post)        -> fill a Post from its detail page
+
+Contracts: every enabled board's spider gets a ``check_list`` method whose docstring holds
+``scrapy check`` contracts against its start URL (see docs/engines.md).
 """
 
 from __future__ import annotations
@@ -30,22 +43,44 @@ from parsel import Selector, SelectorList
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Response, TextResponse
 
-from noticecrawler.catalog import BoardDef
+from noticecrawler.catalog import BoardDef, CatalogError
 from noticecrawler.dates import parse_board_date
 from noticecrawler.encoding import fix_encoding
-from noticecrawler.extract import canonical_url, clean_text, derive_id, select, text_of, with_query
+from noticecrawler.extract import (
+    canonical_url,
+    clean_text,
+    derive_id,
+    is_xpath,
+    select,
+    text_of,
+    with_query,
+)
 from noticecrawler.items import Attachment, Post
 from noticecrawler.pages import PageTracker
+from noticecrawler.spiders.details import DetailsMixin
+from noticecrawler.spiders.ids import auto_id, keep_only
 
 logger = logging.getLogger(__name__)
 
 LIST_META = "noticecrawler_list"
 
 
-class BoardSpider(scrapy.Spider):
+class BoardSpider(DetailsMixin, scrapy.Spider):
     board: ClassVar[BoardDef]
     defaults: ClassVar[dict[str, Any]] = {}
     required: ClassVar[tuple[str, ...]] = ("row", "title", "link", "id")
+    url_params: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        board = cls.__dict__.get("board")
+        if board is None:
+            return
+        for key in cls.required:
+            if not getattr(board, key):
+                raise CatalogError(board.name, key, f"is required by engine `{board.engine}`")
+        if board.enabled:
+            cls.check_list = _contract_method(board)  # type: ignore[attr-defined]
 
     def __init__(self, *args: Any, **kwargs: Any):
         # scrapyd passes _job (and maybe other bookkeeping) as spider arguments
@@ -97,7 +132,7 @@ class BoardSpider(scrapy.Spider):
         if rows and not posts and page == 1:
             self.fail_board(
                 f"{len(rows)} rows matched `{self.board.row}` on {response.url} but none had a "
-                f"post id (link `{self.board.link}`, id `{self.board.id}`)",
+                f"post id (link `{self.board.link}`, id `{self.board.id or 'auto'}`)",
                 "no_posts",
             )
         fresh = [p for p in posts if p.post_id not in self.emitted]
@@ -108,10 +143,10 @@ class BoardSpider(scrapy.Spider):
             post.list_url = response.url
             yield post
         statuses = await batch.done if batch is not None else {p.post_id: "new" for p in fresh}
-        regular = [p for p in posts if not p.pinned]
         for post in fresh:
-            if statuses.get(post.post_id) == "new" and self.board.follow_details:
+            if self.wants_detail(statuses.get(post.post_id)):
                 yield self.detail_request(post)
+        regular = [p for p in posts if not p.pinned]
         if not regular:
             stats.inc_value("noticecrawler/paging/end_of_board")
             return
@@ -131,7 +166,8 @@ class BoardSpider(scrapy.Spider):
         if kind == "param":
             return with_query(self.board.start_url, **{arg: page + 1})
         if kind == "link":
-            href = select(response, arg).attrib.get("href") or select(response, arg).get()
+            found = select(response, arg)
+            href = found.attrib.get("href") or found.get()
             if href and not href.lower().startswith("javascript"):
                 return response.urljoin(href)
         return None
@@ -143,42 +179,87 @@ class BoardSpider(scrapy.Spider):
         return self.posts_from_rows(self.rows(response), response)
 
     def posts_from_rows(self, rows: SelectorList, response: TextResponse) -> list[Post]:
-        return [p for p in (self.post_from_row(row, response) for row in rows) if p is not None]
+        """The posts of the rows, each once: a pinned post repeated as a regular row further
+        down keeps its first place and stays pinned."""
+        posts: dict[str, Post] = {}
+        for row in rows:
+            post = self.post_from_row(row, response)
+            if post is None:
+                continue
+            if post.post_id in posts:
+                posts[post.post_id].pinned |= post.pinned
+                self.count("rows/repeated")
+                continue
+            posts[post.post_id] = post
+        return list(posts.values())
 
     def rows(self, response: TextResponse) -> SelectorList:
         return select(response, self.board.row)
 
     def post_from_row(self, row: Selector, response: TextResponse) -> Post | None:
         board = self.board
-        links = select(row, board.link)
-        link = links[0] if links else None
-        href = "" if link is None else (link.attrib.get("href") or "")
-        post_id = derive_id(board.id, href, link, row)
+        link = self.row_link(row)
+        if link is None:
+            self.count("rows/no_link")
+            return None
+        href = self.row_href(row, link)
+        post_id = self.row_id(row, link, href)
         title = self.row_title(row)
         if not post_id or not title:
-            self.crawler.stats.inc_value("noticecrawler/rows/skipped")  # type: ignore[union-attr]
+            self.count("rows/skipped")
             return None
-        if board.detail_url:
-            url = board.detail_url.replace("{id}", post_id)
-        elif href and not href.lower().startswith("javascript"):
-            url = canonical_url(response.url, href, board.keep_params)
-        else:
-            url = canonical_url(response.url, "")
+        published, source = self.row_date(row, response), "list"
+        if published is None and not self.lists_dates():
+            published, source = self.clock(), "first_seen"
         return Post(
             board=board.name,
             post_id=post_id,
             title=title,
-            url=url,
-            author=text_of(row, board.author) or None,
-            published=self.row_date(row, response),
-            published_source="list" if board.date else "first_seen",
-            category=text_of(row, board.category) or None,
+            url=self.post_url(response, href, post_id),
+            author=self.row_author(row) or None,
+            published=published,
+            published_source=source,
+            category=self.row_category(row) or None,
             pinned=self.row_pinned(row),
             attachments=self.row_attachments(row, response),
         )
 
+    def row_link(self, row: Selector) -> Selector | None:
+        links = select_first(row, self.board.link)
+        if links:
+            return links[0]
+        if getattr(row.root, "tag", None) == "a":
+            return row  # the link wraps the whole row
+        return None
+
+    def row_href(self, row: Selector, link: Selector) -> str:
+        return (link.attrib.get("href") or "").strip()
+
+    def row_id(self, row: Selector, link: Selector, href: str) -> str | None:
+        if self.board.id:
+            return derive_id(self.board.id, href, link, row)
+        return auto_id(href, link, row)
+
+    def post_url(self, response: TextResponse, href: str, post_id: str) -> str:
+        if self.board.detail_url:
+            return self.board.detail_url.replace("{id}", post_id)
+        if not href or href.lower().startswith("javascript") or href.startswith("#"):
+            return canonical_url(response.url, "")
+        url = canonical_url(response.url, href, self.board.keep_params)
+        return keep_only(url, self.url_params) if self.url_params else url
+
+    def lists_dates(self) -> bool:
+        """Whether the list shows dates (else posts take the first-seen time, marked so)."""
+        return bool(self.board.date)
+
+    def row_author(self, row: Selector) -> str:
+        return first_text(row, self.board.author)
+
+    def row_category(self, row: Selector) -> str:
+        return first_text(row, self.board.category)
+
     def row_title(self, row: Selector) -> str:
-        return text_of(row, self.board.title)
+        return first_text(row, self.board.title)
 
     def row_pinned(self, row: Selector) -> bool:
         if self.board.pinned:
@@ -186,13 +267,15 @@ class BoardSpider(scrapy.Spider):
         return False
 
     def row_date(self, row: Selector, response: TextResponse) -> datetime | None:
-        text = text_of(row, self.board.date)
+        return self.parse_date(text_of(row, self.board.date), response)
+
+    def parse_date(self, text: str, response: TextResponse) -> datetime | None:
         if not text:
-            return None if self.board.date else self.clock()
+            return None
         try:
             return parse_board_date(text, self.board.zone, now=self.clock())
         except ValueError as e:
-            self.crawler.stats.inc_value("noticecrawler/rows/bad_date")  # type: ignore[union-attr]
+            self.count("rows/bad_date")
             self.logger.warning("board `%s`: %s on %s", self.board.name, e, response.url)
             return None
 
@@ -213,36 +296,12 @@ class BoardSpider(scrapy.Spider):
                 found.append(Attachment(name=name, url=response.urljoin(href)))
         return found
 
-    # --- details ---------------------------------------------------------------------------
-    def detail_request(self, post: Post) -> scrapy.Request:
-        return scrapy.Request(
-            post.url,
-            callback=self.parse_detail_page,
-            cb_kwargs={"post": post},
-            meta={"dont_cache": True},
-        )
-
-    def parse_detail_page(self, response: Response, post: Post) -> Any:
-        if isinstance(response, TextResponse):
-            yield self.parse_detail(fix_encoding(response), post)
-
-    def parse_detail(self, response: TextResponse, post: Post) -> Post:
-        """Fill ``post`` from its detail page; the item goes through the pipelines again."""
-        board = self.board
-        if board.detail_body:
-            post.body = text_of(response, board.detail_body) or None
-        if board.detail_date and (text := text_of(response, board.detail_date)):
-            try:
-                post.published = parse_board_date(text, board.zone, now=self.clock())
-                post.published_source = "detail"
-            except ValueError:
-                pass
-        if board.detail_attachments:
-            post.attachments = self.attachments_in(response, board.detail_attachments, response)
-        post.list_url = None
-        return post
-
     # --- errors ----------------------------------------------------------------------------
+    def count(self, key: str) -> None:
+        stats = getattr(getattr(self, "crawler", None), "stats", None)
+        if stats is not None:
+            stats.inc_value(f"noticecrawler/{key}")
+
     def fail_board(self, message: str, reason: str = "board_error") -> None:
         """Log once with the board name, count it, and end the crawl with ``reason``."""
         stats = self.crawler.stats
@@ -260,3 +319,55 @@ class BoardSpider(scrapy.Spider):
         detail = f"list page {request.url} failed: {failure.getErrorMessage()}"
         stats.set_value("noticecrawler/error_detail", f"board `{self.board.name}`: {detail}")
         self.logger.error("board `%s`: %s", self.board.name, detail)
+
+
+def alternatives(query: str) -> list[str]:
+    """A CSS selector list split at its top-level commas (XPath: the query itself)."""
+    if not query or is_xpath(query):
+        return [query] if query else []
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(query):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(query[start:i].strip())
+            start = i + 1
+    parts.append(query[start:].strip())
+    return [p for p in parts if p]
+
+
+def select_first(node: Selector, query: str) -> SelectorList:
+    """The nodes of the first alternative of ``query`` that matches anything: ``.tit, a``
+    prefers ``.tit`` even when an ``a`` wrapping it comes first in the document."""
+    for alternative in alternatives(query):
+        found = select(node, alternative)
+        if found:
+            return found
+    return SelectorList([])
+
+
+def first_text(node: Selector, query: str) -> str:
+    """The text of the first node the first matching alternative of ``query`` selects."""
+    found = select_first(node, query)
+    if not found:
+        return ""
+    if query.endswith(("::text", "/text()")) or "::attr(" in query or "/@" in query:
+        return clean_text(found[:1].getall())
+    return clean_text(found[0].xpath(".//text()").getall())
+
+
+def _contract_method(board: BoardDef) -> Any:
+    def check_list(self: BoardSpider, response: TextResponse) -> list[Post]:
+        return self.extract_posts(response)
+
+    check_list.__doc__ = (
+        f"The posts of board `{board.name}`'s first list page (``scrapy check {board.name}``).\n"
+        f"\n@url {board.start_url}\n@returns items 1\n@scrapes post_id title url\n"
+    )
+    return check_list

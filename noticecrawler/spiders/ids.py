@@ -1,0 +1,50 @@
+"""Post ids and URLs when the catalog row does not spell out the rule."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from parsel import Selector
+
+from noticecrawler.extract import js_args
+
+#: query parameters that carry a post's id on the board programs we know, most specific first
+ID_PARAMS = (
+    "wr_id", "document_srl", "nttid", "nttsn", "artclid", "articleno", "article_no", "bbsidx",
+    "board_seq", "boardseq", "seq", "idx", "bno", "no", "num", "uid", "id", "p", "post_id",
+)  # fmt: skip
+_DATA_ID = re.compile(r"^data-(?:[\w-]*[_-])?(?:no|id|idx|seq|srl|sn|num)$", re.IGNORECASE)
+_TOKEN = re.compile(r"^[\w.-]{1,64}$")
+
+
+def auto_id(href: str, link: Selector, row: Selector) -> str | None:
+    """A best guess at a row's post id: a known id parameter of the link, the last numeric
+    path segment, the argument of a ``javascript:`` call or onclick, then a ``data-*no|id|seq``
+    attribute of the link or the row."""
+    if href and not href.lower().startswith(("javascript", "#")):
+        params = {k.lower(): v for k, v in parse_qsl(urlsplit(href).query) if v}
+        for key in ID_PARAMS:
+            if key in params and _TOKEN.match(params[key]):
+                return params[key]
+        for segment in reversed([s for s in urlsplit(href).path.split("/") if s]):
+            if segment.isdigit():
+                return segment
+    for code in (href if href.lower().startswith("javascript") else "", link.attrib.get("onclick")):
+        args = [a for a in js_args(code or "") if _TOKEN.match(a)]
+        numeric = [a for a in args if any(c.isdigit() for c in a)]
+        if numeric:
+            return numeric[-1]  # fn_view('bbs01', '123'): the board comes first, the post last
+    for node in (link, row):
+        for name, value in node.attrib.items():
+            if _DATA_ID.match(name) and value.strip():
+                return value.strip()
+    return None
+
+
+def keep_only(url: str, params: tuple[str, ...]) -> str:
+    """``url`` with only the query parameters named in ``params``, in that order."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    kept = [(k, query[k]) for k in params if query.get(k)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
