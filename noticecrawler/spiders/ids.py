@@ -19,7 +19,7 @@ _TOKEN = re.compile(r"^[\w.-]{1,64}$")
 
 
 def auto_id(href: str, link: Selector, row: Selector) -> str | None:
-    """A best guess at a row's post id: a known id parameter of the link, the last numeric
+    """A best guess at a row's post id: a known id parameter of the link, a numeric last
     path segment, the argument of a ``javascript:`` call or onclick, then a ``data-*no|id|seq``
     attribute of the link or the row."""
     if href and not href.lower().startswith(("javascript", "#")):
@@ -27,14 +27,17 @@ def auto_id(href: str, link: Selector, row: Selector) -> str | None:
         for key in ID_PARAMS:
             if key in params and _TOKEN.match(params[key]):
                 return params[key]
-        for segment in reversed([s for s in urlsplit(href).path.split("/") if s]):
-            if segment.isdigit():
-                return segment
+        segments = [s for s in urlsplit(href).path.split("/") if s]
+        if segments and segments[-1].isdigit():  # /notice/120, not /2026/11/slug.html
+            return segments[-1]
     for code in (href if href.lower().startswith("javascript") else "", link.attrib.get("onclick")):
         args = [a for a in js_args(code or "") if _TOKEN.match(a)]
-        numeric = [a for a in args if any(c.isdigit() for c in a)]
-        if numeric:
-            return numeric[-1]  # fn_view('bbs01', '123'): the board comes first, the post last
+        # fn_view('kr', '12', '345'): the post's number comes last; fn_view('345', 'BBS_01'):
+        # the only all-digit argument; fn_view('A0091'): the first argument with a digit
+        digits = [a for a in args if a.isdigit()]
+        mixed = [a for a in args if any(c.isdigit() for c in a)]
+        if digits or mixed:
+            return digits[-1] if digits else mixed[0]
     for node in (link, row):
         for name, value in node.attrib.items():
             if _DATA_ID.match(name) and value.strip():

@@ -72,7 +72,12 @@ class FeedSpider(BoardSpider):
         return guid or href or None
 
     def row_title(self, row: Selector) -> str:
-        return clean_text(row.xpath(f"./{_x('title')}//text()").getall())
+        title = row.xpath(f"./{_x('title')}")
+        text = clean_text(title.xpath(".//text()").getall())
+        if title.attrib.get("type") in ("html", "xhtml") or "&" in text or "<" in text:
+            # escaped HTML (Atom type="html", many RSS titles): tags out, entities decoded
+            text = clean_text(Selector(text=f"<p>{text}</p>").xpath("//p//text()").getall())
+        return text
 
     def lists_dates(self) -> bool:
         return False
