@@ -1,0 +1,47 @@
+"""The crawl tasks. Thin: a board name in, a small JSON summary out; the work is in
+:mod:`dispatch.runs` and :mod:`dispatch.crawl`.
+
+Importing this module (the worker does, before it forks its pool) pre-imports Scrapy and the
+project, so each crawl's fresh process starts warm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from dispatch import config, runs
+from dispatch.celery_app import app
+from dispatch.schedule import CRAWL_QUEUE
+
+SOFT_TIME_LIMIT, TIME_LIMIT = config.time_limits()
+
+
+@app.task(
+    name="dispatch.crawl_site",
+    bind=True,
+    acks_late=True,
+    ignore_result=False,
+    soft_time_limit=SOFT_TIME_LIMIT,
+    time_limit=TIME_LIMIT,
+)
+def crawl_site(self: Any, board: str) -> dict[str, Any]:
+    """Crawl one board in a fresh process; skipped when the board is being crawled already."""
+    _hard, soft = self.request.timelimit or (None, None)
+    return runs.crawl_board(
+        board,
+        self.request.id,
+        config.current(),
+        timeout=soft,
+        interrupts=(SoftTimeLimitExceeded,),
+    )
+
+
+@app.task(name="dispatch.crawl_sites")
+def crawl_sites() -> list[str]:
+    """Send one ``crawl_site`` per enabled board to the crawl queue; returns the board names."""
+    boards = runs.enabled_boards()
+    for board in boards:
+        crawl_site.apply_async((board.name,), queue=CRAWL_QUEUE, expires=float(board.interval))
+    return [b.name for b in boards]
