@@ -1,0 +1,172 @@
+"""Announcing one post: plan who gets it, then push batch by batch, recording every outcome.
+
+The Celery layer calls these plain functions; each is safe to run again for the same post:
+
+* ``plan_post`` inserts one ``notifications`` row per (post, active device of a matching
+  user) with ON CONFLICT DO NOTHING, and returns the devices still to push, in batches.
+* ``send_batch`` claims a batch's rows (``sending`` under a lease, committed before any push),
+  pushes, and records each outcome. A worker that dies mid-batch leaves ``sending`` rows
+  behind; once their lease runs out they are claimable again (a push may then repeat — the
+  notification's tag/collapse id makes the phone replace the first one). A ``sent`` row is
+  never claimed again. The summary names the devices to retry and the largest Retry-After.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from noticecrawler.notify import store
+from noticecrawler.notify.fcm import build_message
+from noticecrawler.notify.fcm_errors import Outcome, Sender, SendResult
+from noticecrawler.notify.matching import Matcher, MatcherCache, Subscription
+
+
+@dataclass(frozen=True)
+class FanoutOptions:
+    android_channel: str = "notices"
+    #: longer than a batch can take: batch size / concurrency x (connect + read timeout)
+    lease_seconds: float = 600.0
+    #: pushes tried at most this many times per device, then `failed`
+    max_attempts: int = 5
+    concurrency: int = 32
+    #: board name → display name used as the notification's title
+    board_titles: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> FanoutOptions:
+        from noticecrawler import settings
+
+        values: dict[str, Any] = {"android_channel": settings.FCM_ANDROID_CHANNEL}
+        values.update(overrides)
+        return cls(**values)
+
+
+def matcher_cache(conn: psycopg.Connection[Any]) -> MatcherCache:
+    """A MatcherCache over the subscriptions table, versioned by ``subscriptions_version``.
+    Each read is its own transaction, so ``conn`` is left as it was found."""
+
+    def version() -> int:
+        with conn.transaction():
+            return store.subscriptions_version(conn)
+
+    def load() -> tuple[int, list[Subscription]]:
+        with conn.transaction():
+            return store.load_subscriptions(conn)
+
+    return MatcherCache(loader=load, version=version)
+
+
+def plan_post(
+    conn: psycopg.Connection[Any], post_id: int, matcher: Matcher, batch_size: int = 500
+) -> list[list[int]]:
+    """Insert the post's notification rows; return the devices still to push, in batches."""
+    with conn.transaction():
+        post = store.load_post(conn, post_id)
+        if post is None:
+            return []
+        subscription_ids = matcher.match(post["title"], post["board"], post["body"])
+        store.insert_notifications(conn, post_id, sorted(subscription_ids))
+        pending = store.open_device_ids(conn, post_id)
+    size = max(1, batch_size)
+    return [pending[i : i + size] for i in range(0, len(pending), size)]
+
+
+_STATUS = {
+    Outcome.SENT: "sent",
+    Outcome.UNREGISTERED: "unregistered",
+    Outcome.SENDER_MISMATCH: "failed",
+    Outcome.INVALID: "invalid",
+    Outcome.RETRY: "retry",
+}
+
+
+def send_batch(
+    conn: psycopg.Connection[Any],
+    post_id: int,
+    device_ids: Sequence[int],
+    sender: Sender,
+    options: FanoutOptions | None = None,
+) -> dict[str, Any]:
+    """Claim, push and record one batch; returns a JSON-able summary.
+
+    ``conn`` must not be inside a transaction: the claim is committed before the first push,
+    so other workers skip these rows and a crash leaves them leased, not silently queued.
+    """
+    options = options or FanoutOptions()
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise RuntimeError(
+            f"send_batch(post {post_id}): the connection is inside a transaction; "
+            "the claim must commit before pushing"
+        )
+    summary: dict[str, Any] = {
+        "post_id": post_id,
+        "claimed": 0,
+        "sent": 0,
+        "failed": 0,
+        "unregistered": 0,
+        "invalid": 0,
+        "retry": [],
+        "retry_after": None,
+        "deactivated": 0,
+        "closed": 0,
+        "lost": 0,
+    }
+    claim_id = str(uuid.uuid4())
+    with conn.transaction():
+        post = store.load_post(conn, post_id)
+        if post is None:
+            return summary
+        summary["closed"] = store.close_unsendable(conn, post_id, device_ids, options.max_attempts)
+        rows = store.claim(conn, post_id, device_ids, claim_id, options.lease_seconds)
+    summary["claimed"] = len(rows)
+    if not rows:
+        return summary
+
+    messages: dict[str, dict[str, Any]] = {}
+    items = []
+    for row in rows:
+        platform = row["platform"]
+        if platform not in messages:
+            title = options.board_titles.get(post["board"])
+            messages[platform] = build_message(
+                post, platform, options.android_channel, board_title=title
+            )
+        items.append((row["id"], row["fcm_token"], messages[platform]))
+    results = dict(sender.send_batch(items, concurrency=options.concurrency))
+
+    outcomes, device_errors = [], []
+    for row in rows:
+        result: SendResult = results[row["id"]]
+        status = _STATUS[result.outcome]
+        if status == "retry" and row["attempts"] >= options.max_attempts:
+            status = "failed"
+        outcomes.append(
+            {
+                "id": row["id"],
+                "status": status,
+                "message_name": result.message_name,
+                "error": result.error,
+                "retry_after": result.retry_after,
+            }
+        )
+        if status == "retry":
+            summary["retry"].append(row["device_id"])
+            if result.retry_after is not None:
+                summary["retry_after"] = max(summary["retry_after"] or 0.0, result.retry_after)
+        else:
+            summary[status] += 1
+        if result.outcome in (Outcome.UNREGISTERED, Outcome.SENDER_MISMATCH, Outcome.INVALID):
+            device_errors.append(
+                (row["device_id"], row["fcm_token"], result.error or "", result.deactivate)
+            )
+    with conn.transaction():
+        recorded = store.record_outcomes(conn, claim_id, outcomes)
+        summary["deactivated"] = store.note_device_errors(conn, device_errors)
+    summary["lost"] = len(outcomes) - recorded
+    return summary

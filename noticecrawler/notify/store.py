@@ -1,0 +1,234 @@
+"""Every SQL statement of the notifier, as named functions with bound parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from noticecrawler.notify.matching import Subscription
+
+#: statuses a worker may claim (plus `sending` whose lease ran out)
+OPEN_STATUSES = ("queued", "retry")
+
+
+def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[dict[str, Any]]:
+    """A dict-row cursor, whatever the connection's row factory."""
+    return conn.cursor(row_factory=dict_row)
+
+
+def subscriptions_version(conn: psycopg.Connection[Any]) -> int:
+    sql = "SELECT version FROM subscriptions_version WHERE singleton"
+    row = _cursor(conn).execute(sql).fetchone()
+    return int(row["version"]) if row else 0
+
+
+def load_subscriptions(conn: psycopg.Connection[Any]) -> tuple[int, list[Subscription]]:
+    """(version, every subscription). The version is read first: if a change commits in
+    between, the rows are newer than the version and the next check simply rebuilds again."""
+    version = subscriptions_version(conn)
+    rows = (
+        _cursor(conn)
+        .execute("SELECT id, user_id, keywords, negative_keywords, boards FROM subscriptions")
+        .fetchall()
+    )
+    subs = [
+        Subscription(r["id"], r["user_id"], r["keywords"], r["negative_keywords"], r["boards"])
+        for r in rows
+    ]
+    return version, subs
+
+
+def load_post(conn: psycopg.Connection[Any], post_id: int) -> dict[str, Any] | None:
+    return (
+        _cursor(conn)
+        .execute(
+            "SELECT id, board, post_id AS board_post_id, title, url, body FROM posts WHERE id = %s",
+            (post_id,),
+        )
+        .fetchone()
+    )
+
+
+def insert_notifications(
+    conn: psycopg.Connection[Any], post_id: int, subscription_ids: Sequence[int]
+) -> int:
+    """One `queued` row per active device of the users of these subscriptions (once per
+    device, whatever the number of its user's matching subscriptions); existing rows are kept.
+    Returns the number of rows inserted."""
+    cur = conn.execute(
+        """
+        INSERT INTO notifications (post_id, device_id, subscription_id)
+        SELECT %(post_id)s, d.id, min(s.id)
+        FROM subscriptions s
+        JOIN devices d ON d.user_id = s.user_id AND d.active
+        WHERE s.id = ANY(%(subscription_ids)s)
+        GROUP BY d.id
+        ON CONFLICT (post_id, device_id) DO NOTHING
+        """,
+        {"post_id": post_id, "subscription_ids": list(subscription_ids)},
+    )
+    return cur.rowcount
+
+
+def open_device_ids(conn: psycopg.Connection[Any], post_id: int) -> list[int]:
+    """Devices of this post still to push: queued, to retry, or claimed by a dead worker."""
+    rows = (
+        _cursor(conn)
+        .execute(
+            """
+        SELECT device_id FROM notifications
+        WHERE post_id = %(post_id)s
+          AND (status = ANY(%(open)s) OR (status = 'sending' AND lease_until < now()))
+        ORDER BY device_id
+        """,
+            {"post_id": post_id, "open": list(OPEN_STATUSES)},
+        )
+        .fetchall()
+    )
+    return [int(r["device_id"]) for r in rows]
+
+
+def close_unsendable(
+    conn: psycopg.Connection[Any], post_id: int, device_ids: Sequence[int], max_attempts: int
+) -> int:
+    """Close open rows that must not be sent: the device was deactivated meanwhile
+    (`unregistered`), or a dead worker's lease ran out on the last allowed attempt
+    (`failed`). Returns the number of rows closed."""
+    cur = conn.execute(
+        """
+        UPDATE notifications n SET
+            status = CASE WHEN NOT d.active THEN 'unregistered' ELSE 'failed' END,
+            error = CASE WHEN NOT d.active THEN 'device deactivated before sending'
+                         ELSE 'worker lost after the last attempt' END,
+            claim_id = NULL, lease_until = NULL, updated_at = now()
+        FROM devices d
+        WHERE d.id = n.device_id
+          AND n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
+          AND (
+              (NOT d.active AND (n.status = ANY(%(open)s)
+                                 OR (n.status = 'sending' AND n.lease_until < now())))
+              OR (n.status = 'sending' AND n.lease_until < now()
+                  AND n.attempts >= %(max_attempts)s)
+          )
+        """,
+        {
+            "post_id": post_id,
+            "device_ids": list(device_ids),
+            "open": list(OPEN_STATUSES),
+            "max_attempts": max_attempts,
+        },
+    )
+    return cur.rowcount
+
+
+def claim(
+    conn: psycopg.Connection[Any],
+    post_id: int,
+    device_ids: Sequence[int],
+    claim_id: str,
+    lease_seconds: float,
+) -> list[dict[str, Any]]:
+    """Mark the claimable rows `sending` under ``claim_id`` until the lease ends; returns them
+    with the device's token and platform. Concurrent claimers wait on the row locks and then
+    skip the rows already claimed, so each row goes to one worker."""
+    return (
+        _cursor(conn)
+        .execute(
+            """
+        UPDATE notifications n SET
+            status = 'sending', attempts = n.attempts + 1, claim_id = %(claim_id)s,
+            lease_until = now() + make_interval(secs => %(lease)s), updated_at = now()
+        FROM devices d
+        WHERE d.id = n.device_id AND d.active
+          AND n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
+          AND (n.status = ANY(%(open)s) OR (n.status = 'sending' AND n.lease_until < now()))
+        RETURNING n.id, n.device_id, n.attempts, d.fcm_token, d.platform
+        """,
+            {
+                "post_id": post_id,
+                "device_ids": list(device_ids),
+                "claim_id": claim_id,
+                "lease": float(lease_seconds),
+                "open": list(OPEN_STATUSES),
+            },
+        )
+        .fetchall()
+    )
+
+
+def record_outcomes(
+    conn: psycopg.Connection[Any], claim_id: str, outcomes: Sequence[dict[str, Any]]
+) -> int:
+    """Store each row's outcome (keys: id, status, message_name, error, retry_after), only if
+    the row is still ours (a worker whose lease ran out and was re-claimed loses the write)."""
+    if not outcomes:
+        return 0
+    cur = conn.execute(
+        """
+        UPDATE notifications n SET
+            status = u.status, message_name = u.message_name, error = u.error,
+            claim_id = NULL, lease_until = NULL, updated_at = now(),
+            next_attempt_at = CASE WHEN u.status = 'retry'
+                                   THEN now() + make_interval(secs => COALESCE(u.retry_after, 0))
+                              END
+        FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(names)s::text[],
+                    %(errors)s::text[], %(retry_after)s::float8[])
+             AS u(id, status, message_name, error, retry_after)
+        WHERE n.id = u.id AND n.claim_id = %(claim_id)s AND n.status = 'sending'
+        """,
+        {
+            "claim_id": claim_id,
+            "ids": [o["id"] for o in outcomes],
+            "statuses": [o["status"] for o in outcomes],
+            "names": [o.get("message_name") for o in outcomes],
+            "errors": [o.get("error") for o in outcomes],
+            "retry_after": [o.get("retry_after") for o in outcomes],
+        },
+    )
+    return cur.rowcount
+
+
+def note_device_errors(
+    conn: psycopg.Connection[Any], errors: Sequence[tuple[int, str, str, bool]]
+) -> int:
+    """(device_id, token sent to, error, deactivate) → last_error set, and the device
+    deactivated when asked — only if it still has that token. Returns devices deactivated."""
+    if not errors:
+        return 0
+    rows = (
+        _cursor(conn)
+        .execute(
+            """
+        UPDATE devices d SET
+            last_error = u.error, last_error_at = now(), updated_at = now(),
+            active = d.active AND NOT u.deactivate
+        FROM unnest(%(ids)s::bigint[], %(tokens)s::text[], %(errors)s::text[],
+                    %(deactivate)s::boolean[]) AS u(id, token, error, deactivate)
+        WHERE d.id = u.id AND d.fcm_token = u.token
+        RETURNING d.id, u.deactivate AS deactivated
+        """,
+            {
+                "ids": [e[0] for e in errors],
+                "tokens": [e[1] for e in errors],
+                "errors": [e[2] for e in errors],
+                "deactivate": [e[3] for e in errors],
+            },
+        )
+        .fetchall()
+    )
+    return sum(1 for r in rows if r["deactivated"])
+
+
+def status_counts(conn: psycopg.Connection[Any], post_id: int) -> dict[str, int]:
+    rows = (
+        _cursor(conn)
+        .execute(
+            "SELECT status, count(*) AS n FROM notifications WHERE post_id = %s GROUP BY status",
+            (post_id,),
+        )
+        .fetchall()
+    )
+    return {str(r["status"]): int(r["n"]) for r in rows}
