@@ -110,12 +110,19 @@ class CrawlResult:
     run: dict
 
 
-def run_crawl(board: str, env: dict[str, str], *settings: str) -> CrawlResult:
-    """``scrapy crawl <board>`` in its own process; returns its log and its crawl_runs row."""
+def run_crawl_process(
+    board: str, env: dict[str, str], *settings: str
+) -> subprocess.CompletedProcess[str]:
+    """``scrapy crawl <board>`` in its own process."""
     cmd = [sys.executable, "-m", "scrapy", "crawl", board]
     for s in settings:
         cmd += ["-s", s]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def run_crawl(board: str, env: dict[str, str], *settings: str) -> CrawlResult:
+    """``scrapy crawl <board>`` in its own process; returns its log and its crawl_runs row."""
+    proc = run_crawl_process(board, env, *settings)
     with connect(env["DATABASE_URL"]) as conn:
         row = conn.execute(
             "SELECT * FROM crawl_runs WHERE board = %s ORDER BY id DESC LIMIT 1", (board,)

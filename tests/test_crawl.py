@@ -90,3 +90,13 @@ def test_timeout_is_retried_then_recorded_as_error(crawl, db, demo_server) -> No
     assert "'retry/max_reached': 1" in result.log
     assert run["finish_reason"] == "finished"
     assert posts(db, "demo") == []
+
+
+def test_unreachable_database_fails_the_crawl_at_start_with_a_clear_message(crawl_env) -> None:
+    from tests.conftest import run_crawl_process
+
+    env = {**crawl_env, "DATABASE_URL": "postgresql://nc:secret@127.0.0.1:9/nowhere"}
+    proc = run_crawl_process("demo", env)
+    assert proc.returncode != 0
+    assert "cannot reach PostgreSQL at postgresql://nc:***@127.0.0.1:9/nowhere" in proc.stderr
+    assert "secret" not in proc.stderr

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import psycopg
 
 from noticecrawler.db import resolve_url
 
 _resolved: dict[tuple[str, str], str] = {}
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached; the message says which one and why."""
+
+
+def redact(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
 def database_url(settings: Any) -> str:
     """``DATABASE_URL``, or the embedded PostgreSQL under ``NOTICECRAWLER_HOME`` (started if
-    needed) when it is empty."""
+    needed) when it is empty. Checked once per process, so a crawl with no database fails at
+    start with one clear message instead of after fetching pages it cannot store."""
     key = (settings.get("DATABASE_URL") or "", settings.get("NOTICECRAWLER_HOME") or "")
     if key not in _resolved:
-        _resolved[key] = resolve_url(*key)
+        url = resolve_url(*key)
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.OperationalError as e:
+            reason = str(e).strip().splitlines()[0].removeprefix("connection failed: ")
+            raise DatabaseUnavailable(
+                f"cannot reach PostgreSQL at {redact(url)} (DATABASE_URL): {reason}"
+            ) from None
+        _resolved[key] = url
     return _resolved[key]
