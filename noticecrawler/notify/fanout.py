@@ -63,16 +63,21 @@ def matcher_cache(conn: psycopg.Connection[Any]) -> MatcherCache:
 
 
 def plan_post(
-    conn: psycopg.Connection[Any], post_id: int, matcher: Matcher, batch_size: int = 500
+    conn: psycopg.Connection[Any],
+    post_id: int,
+    matcher: Matcher,
+    batch_size: int = 500,
+    due_only: bool = False,
 ) -> list[list[int]]:
-    """Insert the post's notification rows; return the devices still to push, in batches."""
+    """Insert the post's notification rows; return the devices still to push, in batches
+    (``due_only``: without the rows whose retry is not due yet)."""
     with conn.transaction():
         post = store.load_post(conn, post_id)
         if post is None:
             return []
         subscription_ids = matcher.match(post["title"], post["board"], post["body"])
         store.insert_notifications(conn, post_id, sorted(subscription_ids))
-        pending = store.open_device_ids(conn, post_id)
+        pending = store.open_device_ids(conn, post_id, due_only)
     size = max(1, batch_size)
     return [pending[i : i + size] for i in range(0, len(pending), size)]
 

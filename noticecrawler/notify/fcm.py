@@ -273,6 +273,7 @@ def make_sender(
     endpoint: str | None = None,
     *,
     max_concurrency: int = 32,
+    timeout: tuple[float, float] = (5.0, 10.0),
 ) -> Sender:
     """An FcmSender when a credentials file and a project id are configured, else the console.
 
@@ -297,4 +298,5 @@ def make_sender(
         credentials_file=credentials_file,
         endpoint=endpoint or None,
         max_concurrency=max_concurrency,
+        timeout=timeout,
     )

@@ -73,8 +73,11 @@ def insert_notifications(
     return cur.rowcount
 
 
-def open_device_ids(conn: psycopg.Connection[Any], post_id: int) -> list[int]:
-    """Devices of this post still to push: queued, to retry, or claimed by a dead worker."""
+def open_device_ids(
+    conn: psycopg.Connection[Any], post_id: int, due_only: bool = False
+) -> list[int]:
+    """Devices of this post still to push: queued, to retry, or claimed by a dead worker.
+    ``due_only`` leaves out the rows to retry whose next attempt is still to come."""
     rows = (
         _cursor(conn)
         .execute(
@@ -82,9 +85,10 @@ def open_device_ids(conn: psycopg.Connection[Any], post_id: int) -> list[int]:
         SELECT device_id FROM notifications
         WHERE post_id = %(post_id)s
           AND (status = ANY(%(open)s) OR (status = 'sending' AND lease_until < now()))
+          AND NOT (%(due_only)s AND status = 'retry' AND next_attempt_at > now())
         ORDER BY device_id
         """,
-            {"post_id": post_id, "open": list(OPEN_STATUSES)},
+            {"post_id": post_id, "open": list(OPEN_STATUSES), "due_only": due_only},
         )
         .fetchall()
     )
@@ -232,3 +236,83 @@ def status_counts(conn: psycopg.Connection[Any], post_id: int) -> dict[str, int]
         .fetchall()
     )
     return {str(r["status"]): int(r["n"]) for r in rows}
+
+
+def postpone(
+    conn: psycopg.Connection[Any], post_id: int, device_ids: Sequence[int], seconds: float
+) -> int:
+    """Rows to retry are due in ``seconds`` (the re-queued task's countdown), not earlier."""
+    cur = conn.execute(
+        """
+        UPDATE notifications SET next_attempt_at = now() + make_interval(secs => %(secs)s)
+        WHERE post_id = %(post_id)s AND device_id = ANY(%(device_ids)s) AND status = 'retry'
+        """,
+        {"post_id": post_id, "device_ids": list(device_ids), "secs": float(seconds)},
+    )
+    return cur.rowcount
+
+
+# --- the outbox: posts waiting to be announced ----------------------------------------------
+
+
+def take_outbox(conn: psycopg.Connection[Any], post_id: int) -> bool:
+    """Mark the post's outbox row taken (kept when already taken); False: not in the outbox,
+    so the post is not to be announced (first crawl of a board, edited post, unknown id)."""
+    row = conn.execute(
+        """
+        UPDATE notify_outbox SET taken_at = COALESCE(taken_at, now())
+        WHERE post_id = %s RETURNING post_id
+        """,
+        (post_id,),
+    ).fetchone()
+    return row is not None
+
+
+def sweep_outbox(
+    conn: psycopg.Connection[Any], age: float, max_sends: int, limit: int
+) -> list[int]:
+    """Posts whose ``notify_post`` must be sent again, marked as sent now.
+
+    A post qualifies when its outbox row is untaken ``age`` seconds after it was written (the
+    broker was away), or its fan-out stalled: rows queued for ``age`` seconds, claimed by a
+    worker whose lease ran out, or to retry ``age`` seconds past their due time (their task was
+    lost). Each post is sent at most once per ``age`` seconds and ``max_sends`` times in all.
+    """
+    rows = (
+        _cursor(conn)
+        .execute(
+            """
+        WITH candidates AS (
+            SELECT post_id FROM notify_outbox
+            WHERE taken_at IS NULL AND created_at < now() - make_interval(secs => %(age)s)
+            UNION
+            SELECT DISTINCT post_id FROM notifications
+            WHERE status IN ('queued', 'sending', 'retry')
+              AND ((status = 'queued' AND updated_at < now() - make_interval(secs => %(age)s))
+                   OR (status = 'sending' AND lease_until < now())
+                   OR (status = 'retry'
+                       AND next_attempt_at < now() - make_interval(secs => %(age)s)))
+        ),
+        due AS (
+            SELECT o.post_id FROM notify_outbox o JOIN candidates c USING (post_id)
+            WHERE o.attempts < %(max_sends)s
+              AND (o.sent_at IS NULL OR o.sent_at < now() - make_interval(secs => %(age)s))
+            ORDER BY o.created_at
+            LIMIT %(limit)s
+            FOR UPDATE OF o SKIP LOCKED
+        )
+        UPDATE notify_outbox o SET sent_at = now(), attempts = o.attempts + 1
+        FROM due WHERE o.post_id = due.post_id
+        RETURNING o.post_id
+        """,
+            {"age": float(age), "max_sends": max_sends, "limit": limit},
+        )
+        .fetchall()
+    )
+    return sorted(int(r["post_id"]) for r in rows)
+
+
+def outbox_row(conn: psycopg.Connection[Any], post_id: int) -> dict[str, Any] | None:
+    return (
+        _cursor(conn).execute("SELECT * FROM notify_outbox WHERE post_id = %s", (post_id,))
+    ).fetchone()

@@ -1,0 +1,88 @@
+"""The notify tasks. Thin: ids in, a small JSON summary out; the work is in
+:mod:`noticecrawler.notify.service`. All run on the ``notify_tasks`` queue (routed by name).
+
+* ``notify_post(post_id)``: takes the outbox row, plans the fan-out, sends one ``send_batch``
+  per ``NOTIFY_BATCH_SIZE`` devices.
+* ``send_batch(post_id, device_ids, attempt)``: pushes the batch; devices to retry are
+  re-queued as one task with a countdown (Retry-After or backoff), never slept on.
+* ``sweep_outbox()``: every ``NOTIFY_SWEEP_INTERVAL`` seconds (beat), re-sends ``notify_post``
+  for the posts whose announcement was lost (broker away) or stalled (worker killed).
+
+Each is idempotent, hence ``acks_late``: a task delivered twice claims nothing already claimed
+or sent. Tasks are enqueued only after the work they follow from is committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from dispatch.celery_app import app
+from noticecrawler.notify import service
+from noticecrawler.notify.config import NotifyConfig, from_settings
+
+CONFIG: NotifyConfig = from_settings()
+SWEEP_NAME = "notify-sweep-outbox"
+
+
+def _runtime() -> service.Runtime:
+    global _RUNTIME
+    if _RUNTIME is None:
+        import noticecrawler.settings as settings
+        from noticecrawler.db import resolve_url
+
+        url = resolve_url(settings.DATABASE_URL, settings.NOTICECRAWLER_HOME)
+        _RUNTIME = service.Runtime(CONFIG, url)
+    return _RUNTIME
+
+
+_RUNTIME: service.Runtime | None = None
+
+
+@app.task(name="dispatch.notify_post", acks_late=True, ignore_result=True)
+def notify_post(post_id: int) -> dict[str, Any]:
+    runtime = _runtime()
+    planned = service.announce_post(runtime.connection(), post_id, runtime.matcher(), CONFIG)
+    for batch in planned["batches"]:
+        send_batch.apply_async((post_id, batch, 1))
+    return {k: planned[k] for k in ("post_id", "announced", "devices")} | {
+        "batches": len(planned["batches"])
+    }
+
+
+@app.task(name="dispatch.send_batch", acks_late=True, ignore_result=True)
+def send_batch(post_id: int, device_ids: list[int], attempt: int = 1) -> dict[str, Any]:
+    runtime = _runtime()
+    summary = service.push_batch(
+        runtime.connection(), post_id, device_ids, attempt, runtime.sender(), CONFIG
+    )
+    if summary["retry_in"] is not None:
+        send_batch.apply_async(
+            (post_id, summary["retry"], attempt + 1), countdown=summary["retry_in"]
+        )
+    summary["retry"] = len(summary["retry"])
+    return summary
+
+
+@app.task(name="dispatch.sweep_outbox", acks_late=True, ignore_result=True)
+def sweep_outbox() -> dict[str, Any]:
+    posts = service.sweep(_runtime().connection(), CONFIG)
+    for post_id in posts:
+        notify_post.apply_async((post_id,))
+    return {"resent": posts}
+
+
+def schedule_sweep(sender: Celery, **_: Any) -> None:
+    """Beat entry of the sweep; a sweep still waiting when the next is due is dropped."""
+    sender.add_periodic_task(
+        CONFIG.sweep_interval,
+        sweep_outbox.s(),
+        name=SWEEP_NAME,
+        expires=CONFIG.sweep_interval,
+    )
+
+
+app.on_after_configure.connect(schedule_sweep, weak=False)
+if app.configured:  # this module was imported after the app was configured: add it now
+    schedule_sweep(app)

@@ -1,0 +1,160 @@
+"""What the notify tasks do, as plain functions (tested without Celery).
+
+* ``announce_post``: takes the post's outbox row and plans its fan-out in one transaction;
+  returns the batches of devices to push. A post not in the outbox is never announced.
+* ``push_batch``: claims, pushes and records one batch (fanout.send_batch); when devices are to
+  be retried, says after how long (``retry_in``: FCM's Retry-After or the exponential backoff,
+  whichever is longer) and makes the rows due no earlier.
+* ``sweep``: the posts whose ``notify_post`` must be sent again (untaken or stalled).
+* ``drain_outbox``: all of it in-process, one pass (the demo job, with the console sender).
+
+Every function commits before it returns, so the caller enqueues tasks only after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from noticecrawler.notify import fanout, store
+from noticecrawler.notify.config import NotifyConfig
+from noticecrawler.notify.fcm import build_message, make_sender
+from noticecrawler.notify.fcm_errors import Sender, SendResult
+from noticecrawler.notify.matching import Matcher, MatcherCache
+
+logger = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[Any]
+
+
+def _outside_transaction(conn: Conn, what: str) -> None:
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise RuntimeError(f"{what}: the connection is inside a transaction")
+
+
+def fanout_options(config: NotifyConfig) -> fanout.FanoutOptions:
+    return fanout.FanoutOptions(
+        android_channel=config.android_channel,
+        lease_seconds=config.lease_seconds,
+        max_attempts=config.max_attempts,
+        concurrency=config.concurrency,
+    )
+
+
+def announce_post(
+    conn: Conn, post_id: int, matcher: Matcher, config: NotifyConfig
+) -> dict[str, Any]:
+    """Take the outbox row and plan the post; ``batches`` are the devices to push now."""
+    _outside_transaction(conn, f"announce_post({post_id})")
+    with conn.transaction():
+        if not store.take_outbox(conn, post_id):
+            logger.warning("notify_post(%s): the post is not in the outbox; not announced", post_id)
+            return {"post_id": post_id, "announced": False, "devices": 0, "batches": []}
+        batches = fanout.plan_post(conn, post_id, matcher, config.batch_size, due_only=True)
+    devices = sum(len(b) for b in batches)
+    return {"post_id": post_id, "announced": True, "devices": devices, "batches": batches}
+
+
+def push_batch(
+    conn: Conn,
+    post_id: int,
+    device_ids: Sequence[int],
+    attempt: int,
+    sender: Sender,
+    config: NotifyConfig,
+) -> dict[str, Any]:
+    """Push one batch; ``retry`` (device ids) and ``retry_in`` (seconds) say what to re-queue.
+
+    The number of tries per device is bounded by the rows' own attempt counts (a row tried
+    ``max_attempts`` times is `failed`), so re-queueing ``retry`` always ends."""
+    summary = fanout.send_batch(conn, post_id, device_ids, sender, fanout_options(config))
+    summary["retry_in"] = None
+    if summary["retry"]:
+        delay = config.retry_delay(attempt, summary["retry_after"])
+        with conn.transaction():
+            store.postpone(conn, post_id, summary["retry"], delay)
+        summary["retry_in"] = delay
+    return summary
+
+
+def sweep(conn: Conn, config: NotifyConfig) -> list[int]:
+    """Posts to send ``notify_post`` for again (marked sent in the outbox, committed)."""
+    _outside_transaction(conn, "sweep")
+    with conn.transaction():
+        return store.sweep_outbox(
+            conn, config.sweep_age, config.sweep_max_sends, config.sweep_limit
+        )
+
+
+def drain_outbox(
+    conn: Conn, matcher: Matcher, sender: Sender, config: NotifyConfig
+) -> list[dict[str, Any]]:
+    """Announce every untaken outbox row in this process, one pass, no waiting for retries."""
+    pending = [
+        int(r["post_id"])
+        for r in conn.execute(
+            "SELECT post_id FROM notify_outbox WHERE taken_at IS NULL ORDER BY created_at"
+        ).fetchall()
+    ]
+    conn.commit()
+    results = []
+    for post_id in pending:
+        planned = announce_post(conn, post_id, matcher, config)
+        sent = 0
+        for batch in planned["batches"]:
+            sent += push_batch(conn, post_id, batch, 1, sender, config)["sent"]
+        results.append({"post_id": post_id, "devices": planned["devices"], "sent": sent})
+    return results
+
+
+def push_test(device: dict[str, Any], sender: Sender, config: NotifyConfig) -> SendResult:
+    """One test push to a device (``devices`` row); nothing is recorded."""
+    post = {"id": "push-test", "board": "noticecrawler", "title": "push test", "url": ""}
+    message = build_message(post, device["platform"], config.android_channel)
+    return sender.send_one(device["fcm_token"], message)
+
+
+class Runtime:
+    """What a worker process holds for the tasks: one connection per thread, one sender and
+    one matcher cache, all created on first use (after the pool has forked or started)."""
+
+    def __init__(self, config: NotifyConfig, database_url: str) -> None:
+        self.config = config
+        self.database_url = database_url
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._sender: Sender | None = None
+        self._cache = MatcherCache(loader=self._load, version=self._version)
+
+    def connection(self) -> Conn:
+        from noticecrawler.db import connect
+
+        conn: Conn | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = connect(self.database_url, autocommit=True)
+            self._local.conn = conn
+        return conn
+
+    def _version(self) -> int:
+        return store.subscriptions_version(self.connection())
+
+    def _load(self) -> tuple[int, list[Any]]:
+        conn = self.connection()
+        with conn.transaction():
+            return store.load_subscriptions(conn)
+
+    def matcher(self) -> Matcher:
+        return self._cache.get()
+
+    def sender(self) -> Sender:
+        with self._lock:
+            if self._sender is None:
+                self._sender = make_sender(
+                    max_concurrency=self.config.concurrency, timeout=self.config.fcm_timeout
+                )
+            return self._sender
