@@ -40,6 +40,7 @@ def add_arguments(subparsers: Any) -> None:
     p.add_argument("target", help="a list page URL, or a saved list page / feed file")
     p.add_argument("--url", default="", help="the URL a saved page came from")
     p.add_argument("--name", default="new_board", help="the board name for the printed row")
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:

@@ -100,3 +100,11 @@ def test_unreachable_database_fails_the_crawl_at_start_with_a_clear_message(craw
     assert proc.returncode != 0
     assert "cannot reach PostgreSQL at postgresql://nc:***@127.0.0.1:9/nowhere" in proc.stderr
     assert "secret" not in proc.stderr
+
+
+def test_a_page_larger_than_concurrent_items_is_stored_in_chunks(crawl, db) -> None:
+    # 13 rows per page with room for 4 items in flight: batches of 2, none may deadlock
+    result = crawl("demo", "CONCURRENT_ITEMS=4")
+    assert result.returncode == 0, result.log
+    assert result.run["new"] == 33 and result.run["finish_reason"] == "finished"
+    assert len(posts(db, "demo")) == 33

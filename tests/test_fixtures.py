@@ -8,7 +8,10 @@ import pytest
 
 from tests.fixturecases import extract, fixture_dirs
 
-FIELDS = ("post_id", "title", "url", "published", "pinned", "attachments", "author", "category")
+FIELDS = (
+    "post_id", "title", "url", "published", "published_source", "pinned", "attachments",
+    "author", "category",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("folder", fixture_dirs(), ids=lambda p: p.name)

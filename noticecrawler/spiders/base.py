@@ -138,11 +138,18 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
         fresh = [p for p in posts if p.post_id not in self.emitted]
         self.emitted.update(p.post_id for p in fresh)
         tracker = self.crawler.get_extension(PageTracker)
-        batch = tracker.expect(response.url, len(fresh)) if tracker is not None else None
-        for post in fresh:
-            post.list_url = response.url
-            yield post
-        statuses = await batch.done if batch is not None else {p.post_id: "new" for p in fresh}
+        statuses: dict[str, str] = {}
+        # a batch waits in the pipelines until it is whole, so it must fit CONCURRENT_ITEMS
+        size = max(1, self.crawler.settings.getint("CONCURRENT_ITEMS", 100) // 2)
+        for start in range(0, len(fresh), size):
+            chunk = fresh[start : start + size]
+            batch = tracker.expect(response.url, len(chunk)) if tracker is not None else None
+            for post in chunk:
+                post.list_url = response.url
+                yield post
+            statuses.update(
+                await batch.done if batch is not None else {p.post_id: "new" for p in chunk}
+            )
         for post in fresh:
             if self.wants_detail(statuses.get(post.post_id)):
                 yield self.detail_request(post)
