@@ -12,6 +12,8 @@ Faults are scripted per token (``set_token_behaviour``) or for the next n reques
 their token (``fail_next``); error bodies have FCM's v1 shape. Behaviours: "unregistered",
 "invalid", "sender_mismatch", "unauthenticated" (401 ACCESS_TOKEN_EXPIRED), "500", "503",
 ("429", retry_after) / ("503", retry_after), "stall" (no answer until ``stop()``).
+``POST /token`` hands out the expected access token, as Google's OAuth endpoint would to a
+service-account file whose ``token_uri`` is ``token_url``.
 """
 
 from __future__ import annotations
@@ -154,6 +156,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         fake = self.server.fake
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/token":  # OAuth 2 token endpoint of a service-account file
+            with fake._lock:
+                fake.token_requests += 1
+            answer = {"access_token": fake.expected_token, "expires_in": 3600}
+            self._answer(None, 200, answer | {"token_type": "Bearer"}, count=False)
+            return
         if fake.delay:
             time.sleep(fake.delay)
         match = _PATH.match(self.path)
@@ -257,6 +265,8 @@ class FakeFcm:
         self.seen: list[Seen] = []
         #: TCP connections accepted so far (keep-alive reuse shows as few connections)
         self.connections_opened = 0
+        #: access tokens handed out by ``POST /token`` (see ``token_url``)
+        self.token_requests = 0
         self._lock = threading.Lock()
         self._names = itertools.count(1)
         self._behaviours: dict[str, Behaviour] = {}
@@ -305,6 +315,11 @@ class FakeFcm:
     def base_url(self) -> str:
         """What FcmSender takes as ``endpoint`` (pyfcm's FCM_END_POINT_BASE)."""
         return f"http://127.0.0.1:{self.port}/v1/projects"
+
+    @property
+    def token_url(self) -> str:
+        """The ``token_uri`` of a service-account file whose tokens this fake accepts."""
+        return f"http://127.0.0.1:{self.port}/token"
 
     # --- scripting ---------------------------------------------------------------------------
     def set_token_behaviour(self, token: str, behaviour: Behaviour | None) -> None:
