@@ -1,0 +1,127 @@
+"""The dispatch logic without Celery: configuration, beat schedule, board lock, and a crawl in a
+fresh process from this (reactor-free) test process."""
+
+from __future__ import annotations
+
+import os
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from dispatch import config
+from dispatch.celery_app import NOTIFY_TASKS, celery_config
+from dispatch.lock import BoardLock
+from dispatch.schedule import beat_schedule
+from noticecrawler.catalog import parse_catalog
+from tests.dispatch_helpers import BOARD_TOML, redis_server
+
+CATALOG = BOARD_TOML.format(name="often", interval="90s") + BOARD_TOML.format(
+    name="daily", interval="1d"
+).replace('interval = "1d"', 'interval = "1d"\nenabled = false')
+
+
+def settings_module(**values: object) -> types.ModuleType:
+    module = types.ModuleType("fake_settings")
+    module.NOTICECRAWLER_HOME = "/nonexistent"  # type: ignore[attr-defined]
+    module.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
+    for name, value in values.items():
+        setattr(module, name, value)
+    return module
+
+
+def test_beat_schedule_has_one_expiring_entry_per_enabled_board() -> None:
+    boards = parse_catalog(CATALOG, substitutions={"demo": "http://127.0.0.1:1"})
+    schedule = beat_schedule(boards)
+    assert schedule == {
+        "often": {
+            "task": "dispatch.crawl_site",
+            "schedule": 90.0,
+            "args": ("often",),
+            "options": {"queue": "crawl_tasks", "expires": 90.0},
+        }
+    }
+
+
+def test_config_defaults_and_url_resolution() -> None:
+    cfg = config.from_settings(settings_module())
+    assert cfg.result_backend == cfg.lock_url == "redis://127.0.0.1:1/0"
+    assert cfg.soft_time_limit < cfg.time_limit < cfg.lock_expire < cfg.visibility_timeout
+    amqp = config.from_settings(
+        settings_module(
+            CELERY_BROKER_URL="amqp://u:p@127.0.0.1:5672/v",
+            CELERY_RESULT_BACKEND="redis://127.0.0.1:2/1",
+        )
+    )
+    assert amqp.lock_url == "redis://127.0.0.1:2/1"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"CRAWL_SOFT_TIME_LIMIT": 300, "CRAWL_TIME_LIMIT": 300}, "below CRAWL_TIME_LIMIT"),
+        ({"CRAWL_LOCK_EXPIRE": 100}, "must exceed CRAWL_TIME_LIMIT"),
+        ({"CELERY_VISIBILITY_TIMEOUT": 300}, "Redis redelivers a running task"),
+    ],
+)
+def test_config_refuses_limits_that_would_run_a_crawl_twice(values, message) -> None:
+    with pytest.raises(config.ConfigError, match=message):
+        config.from_settings(settings_module(**values))
+
+
+def test_celery_config_json_queues_and_routes() -> None:
+    conf = celery_config(config.from_settings(settings_module()), [])
+    assert conf["accept_content"] == ["json"] and conf["task_serializer"] == "json"
+    assert [q.name for q in conf["task_queues"]] == ["celery", "crawl_tasks", "notify_tasks"]
+    assert conf["task_routes"]["dispatch.crawl_site"] == {"queue": "crawl_tasks"}
+    for name in NOTIFY_TASKS:
+        assert conf["task_routes"][name] == {"queue": "notify_tasks"}
+    assert conf["worker_prefetch_multiplier"] == 1
+    assert conf["broker_transport_options"]["visibility_timeout"] == 3600
+
+
+def test_board_lock(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis") as redis:
+        conn = redis.client()
+        first = BoardLock(conn, "b", "task-1", expire=1)
+        other = BoardLock(conn, "b", "task-2", expire=1)
+        assert first.acquire() is None
+        assert other.acquire() == "task-1"
+        assert BoardLock(conn, "b", "task-1", expire=1).acquire() is None  # redelivered
+        assert other.release() is False and first.holder() == "task-1"
+        assert first.release() is True and first.holder() is None
+        assert other.acquire() is None
+        time.sleep(1.2)  # a lock whose holder died frees itself
+        assert first.acquire() is None
+
+
+def test_run_crawl_in_a_fresh_process_and_kill_at_timeout(
+    database_url, demo_server, tmp_path
+) -> None:
+    from scrapy.utils.reactor import is_reactor_installed
+
+    from dispatch.crawl import crawl_settings, run_crawl
+
+    settings = crawl_settings(
+        {
+            "DATABASE_URL": database_url,
+            "DEMO_BOARD_URL": demo_server.url,
+            "HTTPCACHE_DIR": str(tmp_path / "httpcache"),
+            "NOTICECRAWLER_NOTIFY_SENDER": "",
+        }
+    )
+    summary = run_crawl("demo", timeout=60, settings=settings)
+    assert summary["finish_reason"] == "finished" and summary["new"] == 33
+    assert summary["pid"] != os.getpid() and summary["max_rss_mb"] > 0
+    assert not is_reactor_installed()  # the parent stays clean for the next fork
+
+    demo_server.set_stall("demo", 30)
+    killed = run_crawl("demo", timeout=1.5, settings=settings)
+    assert killed["finish_reason"] == "time_limit" and killed["errors"] == 1
+    assert killed["seconds"] < 6
+    from noticecrawler.db import connect
+
+    with connect(database_url) as conn:
+        reasons = [r["finish_reason"] for r in conn.execute("SELECT * FROM crawl_runs ORDER BY id")]
+    assert reasons == ["finished", "time_limit"]
