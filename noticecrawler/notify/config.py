@@ -17,6 +17,10 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_BATCH_SIZE": 500,
     # pushes in flight at once inside one send_batch task (threads over keep-alive connections)
     "NOTIFY_SEND_CONCURRENCY": 32,
+    # outcomes are stored after every this many pushes of a batch: a worker killed mid-batch
+    # has pushed at most this many devices without recording it (they get the push again, with
+    # the same tag / collapse id, so the phone replaces the first)
+    "NOTIFY_RECORD_EVERY": 128,
     # tries per (post, device); after the last failed try the row is `failed`
     "NOTIFY_MAX_ATTEMPTS": 5,
     # retry n waits max(Retry-After, base * 2**(n-1)), at most the max (below the broker's
@@ -43,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
 class NotifyConfig:
     batch_size: int = DEFAULTS["NOTIFY_BATCH_SIZE"]
     concurrency: int = DEFAULTS["NOTIFY_SEND_CONCURRENCY"]
+    record_every: int = DEFAULTS["NOTIFY_RECORD_EVERY"]
     max_attempts: int = DEFAULTS["NOTIFY_MAX_ATTEMPTS"]
     retry_base_delay: float = DEFAULTS["NOTIFY_RETRY_BASE_DELAY"]
     retry_max_delay: float = DEFAULTS["NOTIFY_RETRY_MAX_DELAY"]
@@ -83,6 +88,7 @@ def from_settings(module: ModuleType | None = None) -> NotifyConfig:
     return NotifyConfig(
         batch_size=int(setting(module, "NOTIFY_BATCH_SIZE")),
         concurrency=int(setting(module, "NOTIFY_SEND_CONCURRENCY")),
+        record_every=int(setting(module, "NOTIFY_RECORD_EVERY")),
         max_attempts=int(setting(module, "NOTIFY_MAX_ATTEMPTS")),
         retry_base_delay=float(setting(module, "NOTIFY_RETRY_BASE_DELAY")),
         retry_max_delay=float(setting(module, "NOTIFY_RETRY_MAX_DELAY")),

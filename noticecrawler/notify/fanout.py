@@ -35,6 +35,8 @@ class FanoutOptions:
     #: pushes tried at most this many times per device, then `failed`
     max_attempts: int = 5
     concurrency: int = 32
+    #: outcomes are stored after every this many pushes (what a killed worker may repeat)
+    record_every: int = 128
     #: board name → display name used as the notification's title
     board_titles: Mapping[str, str] = field(default_factory=dict)
 
@@ -143,11 +145,29 @@ def send_batch(
                 post, platform, options.android_channel, board_title=title
             )
         items.append((row["id"], row["fcm_token"], messages[platform]))
-    results = dict(sender.send_batch(items, concurrency=options.concurrency))
+    # pushed and recorded chunk by chunk: a worker killed mid-batch repeats at most one chunk
+    step = max(1, options.record_every)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        results = dict(
+            sender.send_batch(items[start : start + step], concurrency=options.concurrency)
+        )
+        _record(conn, claim_id, chunk, results, options, summary)
+    return summary
 
+
+def _record(
+    conn: psycopg.Connection[Any],
+    claim_id: str,
+    rows: Sequence[dict[str, Any]],
+    results: Mapping[Any, SendResult],
+    options: FanoutOptions,
+    summary: dict[str, Any],
+) -> None:
+    """Store the outcomes of pushed rows and the device errors; update the summary."""
     outcomes, device_errors = [], []
     for row in rows:
-        result: SendResult = results[row["id"]]
+        result = results[row["id"]]
         status = _STATUS[result.outcome]
         if status == "retry" and row["attempts"] >= options.max_attempts:
             status = "failed"
@@ -172,6 +192,5 @@ def send_batch(
             )
     with conn.transaction():
         recorded = store.record_outcomes(conn, claim_id, outcomes)
-        summary["deactivated"] = store.note_device_errors(conn, device_errors)
-    summary["lost"] = len(outcomes) - recorded
-    return summary
+        summary["deactivated"] += store.note_device_errors(conn, device_errors)
+    summary["lost"] += len(outcomes) - recorded

@@ -43,6 +43,7 @@ def fanout_options(config: NotifyConfig) -> fanout.FanoutOptions:
         lease_seconds=config.lease_seconds,
         max_attempts=config.max_attempts,
         concurrency=config.concurrency,
+        record_every=config.record_every,
     )
 
 

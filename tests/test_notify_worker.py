@@ -1,0 +1,269 @@
+"""The notify tasks in real worker processes: real PostgreSQL, real Redis, real crawls of the
+demo board, a fake FCM HTTP v1 server on 127.0.0.1 that the workers reach with a
+service-account file (FCM_CREDENTIALS_FILE / FCM_PROJECT_ID / FCM_ENDPOINT)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from noticecrawler.notify import store
+from noticecrawler.notify.port import send_notify_task
+from tests.dispatch_helpers import Dispatch, make_dispatch, wait_for
+from tests.fakefcm import FakeFcm
+from tests.notify_helpers import (
+    ACCESS_TOKEN,
+    PROJECT,
+    Broker,
+    add_users,
+    count,
+    fcm_env,
+    notify_worker,
+)
+
+pytestmark = pytest.mark.slow
+Conn = psycopg.Connection[Any]
+TITLE = "2026학년도 동계 계절학기 수강신청 및 장학금 안내"
+OPEN = "SELECT count(*) FROM notifications WHERE status IN ('queued', 'sending', 'retry')"
+
+
+@dataclass
+class Stack:
+    broker: Broker
+    fake: FakeFcm
+    tmp: Path
+    database_url: str
+    demo_url: str
+
+    def dispatch(self, **overrides: Any) -> Dispatch:
+        directory = self.tmp / f"dispatch-{len(self._dispatches)}"
+        directory.mkdir()
+        dispatch = make_dispatch(
+            directory,
+            broker_url=self.broker.url,
+            result_url=self.broker.url,
+            database_url=self.database_url,
+            demo_url=self.demo_url,
+            boards={},
+            overrides=overrides,
+        )
+        dispatch.env.update(fcm_env(self.fake, self.tmp))
+        self._dispatches.append(dispatch)
+        return dispatch
+
+    def __post_init__(self) -> None:
+        self._dispatches: list[Dispatch] = []
+
+
+@pytest.fixture
+def stack(tmp_path: Path, database_url: str, demo_server: Any) -> Iterator[Stack]:
+    broker = Broker(tmp_path / "redis")
+    with FakeFcm(token=ACCESS_TOKEN, project=PROJECT) as fake:
+        s = Stack(broker, fake, tmp_path, database_url, demo_server.url)
+        try:
+            yield s
+        finally:
+            for dispatch in s._dispatches:
+                dispatch.stop_all()
+            broker.stop()
+
+
+def messages_by_token(fake: FakeFcm) -> Counter[str]:
+    with fake._lock:
+        return Counter(m["token"] for m in fake.messages)
+
+
+def settle(check: Callable[[], Any], seconds: float) -> None:
+    """``check`` holds for ``seconds`` more (nothing else arrives)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        check()
+        time.sleep(0.2)
+    check()
+
+
+def test_new_post_on_the_demo_board_is_pushed_once_to_each_matching_device(
+    stack: Stack, db: Conn, crawl: Any, crawl_env: dict[str, str], demo_server: Any
+) -> None:
+    stack.broker.start()
+    crawl_env["CELERY_BROKER_URL"] = stack.broker.url
+    [match] = add_users(db, ["match"], ["장학금"])
+    [match_ios] = add_users(db, ["match-ios"], ["수강신청"], platform="ios")
+    [whole_board] = add_users(db, ["whole-board"], boards=["demo"])
+    add_users(db, ["other-keyword"], ["졸업"])
+    add_users(db, ["negative"], ["장학금"], negative=["계절학기"])
+    add_users(db, ["other-board"], ["장학금"], boards=["cse"])
+    [inactive] = add_users(db, ["inactive"], ["장학금"])
+    db.execute("UPDATE devices SET active = false WHERE id = %s", (inactive,))
+    notify_worker(stack.dispatch())
+
+    first = crawl("demo")  # a new board: its backlog is stored, not announced
+    assert first.returncode == 0 and first.run["new"] > 0, first.log
+    assert count(db, "SELECT count(*) FROM notify_outbox") == 0
+    assert "notify_post" not in first.log
+
+    demo_server.add_post("demo", title=TITLE)
+    second = crawl("demo")
+    assert second.returncode == 0 and second.run["new"] == 1, second.log
+    row = db.execute("SELECT id, url FROM posts WHERE title = %s", (TITLE,)).fetchone()
+    assert row is not None
+    post = row["id"]
+    expected = {"match": 1, "match-ios": 1, "whole-board": 1}
+    wait_for(lambda: sum(messages_by_token(stack.fake).values()) >= 3, 30, "3 pushes")
+    settle(lambda: messages_by_token(stack.fake) == expected or pytest.fail(str(stack.fake)), 1)
+
+    android = stack.fake.messages_for("match")[0]
+    assert android["notification"] == {"title": "demo", "body": TITLE}
+    assert android["data"] == {"post_id": str(post), "board": "demo", "url": row["url"]}
+    assert android["android"]["notification"]["tag"] == str(post)
+    assert stack.fake.messages_for("match-ios")[0]["apns"]["headers"]["apns-collapse-id"] == str(
+        post
+    )
+    assert store.status_counts(db, post) == {"sent": 3}
+    recipients = {r["device_id"] for r in db.execute("SELECT device_id FROM notifications")}
+    assert recipients == {match, match_ios, whole_board}
+    taken = store.outbox_row(db, post)
+    assert taken is not None and taken["taken_at"] is not None and taken["attempts"] == 0
+
+
+def test_sigkilled_notify_worker_mid_fanout_every_device_gets_the_post(
+    stack: Stack, db: Conn
+) -> None:
+    stack.broker.start()
+    tokens = [f"dev-{i:05d}" for i in range(5000)]
+    add_users(db, tokens, ["공지"])
+    post = db.execute(
+        "INSERT INTO posts (board, post_id, title, url) VALUES ('cse', '1', '학사 공지', "
+        "'https://x.test/1') RETURNING id"
+    ).fetchone()["id"]  # type: ignore[index]
+    db.execute("INSERT INTO notify_outbox (post_id) VALUES (%s)", (post,))
+    dispatch = stack.dispatch(
+        NOTIFY_BATCH_SIZE=250,
+        NOTIFY_SEND_CONCURRENCY=8,
+        NOTIFY_RECORD_EVERY=32,
+        NOTIFY_LEASE_SECONDS=3,
+        NOTIFY_SWEEP_INTERVAL=1,
+        NOTIFY_SWEEP_AGE=2,
+    )
+    first = notify_worker(dispatch, "notifier1", concurrency=2)
+    dispatch.beat()
+    send_notify_task(post, {"CELERY_BROKER_URL": stack.broker.url})
+
+    wait_for(lambda: len(stack.fake.messages) >= 1200, 60, "a quarter of the fan-out")
+    first.proc.kill()  # SIGKILL: no warm shutdown, claimed rows stay `sending`
+    first.proc.wait(10)
+    at_kill = len(stack.fake.messages)
+    assert at_kill < 5000, "the fan-out ended before the kill; nothing was tested"
+    notify_worker(dispatch, "notifier2", concurrency=2)
+
+    wait_for(lambda: count(db, OPEN) == 0, 120, "every row closed", step=0.5)
+    assert store.status_counts(db, post) == {"sent": 5000}
+    received = messages_by_token(stack.fake)
+    assert set(received) == set(tokens)
+    repeats = [t for t, n in received.items() if n > 1]
+    for token in repeats:  # pushed twice only when in flight at the kill; the phone replaces it
+        assert {m["android"]["notification"]["tag"] for m in stack.fake.messages_for(token)} == {
+            str(post)
+        }
+    assert len(repeats) <= 2 * 32  # at most one unrecorded chunk per task running at the kill
+    print(f"killed at {at_kill}/5000 pushes; {len(repeats)} repeated after the restart")
+
+
+def test_broker_down_when_the_post_is_stored_then_the_sweep_announces_it_once(
+    stack: Stack, db: Conn, crawl: Any, crawl_env: dict[str, str], demo_server: Any
+) -> None:
+    crawl_env["CELERY_BROKER_URL"] = stack.broker.url  # nothing listens there yet
+    add_users(db, ["whole-board"], boards=["demo"])
+    add_users(db, ["keyword"], ["장학금"])
+    assert crawl("demo").returncode == 0
+    demo_server.add_post("demo", title=TITLE)
+    stored = crawl("demo")
+    assert stored.returncode == 0 and stored.run["new"] == 1, stored.log
+    assert "the outbox sweep will" in stored.log
+    [row] = db.execute("SELECT post_id, taken_at FROM notify_outbox").fetchall()
+    assert row["taken_at"] is None
+
+    stack.broker.start()
+    dispatch = stack.dispatch(NOTIFY_SWEEP_INTERVAL=0.5, NOTIFY_SWEEP_AGE=1)
+    notify_worker(dispatch)
+    dispatch.beat()
+    expected = {"whole-board": 1, "keyword": 1}
+    wait_for(lambda: messages_by_token(stack.fake) == expected, 30, "the swept post's pushes")
+
+    def once() -> None:
+        assert messages_by_token(stack.fake) == expected
+        outbox = store.outbox_row(db, row["post_id"])
+        assert outbox is not None and outbox["attempts"] == 1 and outbox["taken_at"]
+
+    settle(once, 3)  # six more sweeps: nothing is announced again
+    assert store.status_counts(db, row["post_id"]) == {"sent": 2}
+
+
+def test_fcm_error_outcomes_through_the_worker(stack: Stack, db: Conn) -> None:
+    stack.broker.start()
+    tokens = ["ok", "gone", "bad", "other", "busy", "flaky500", "flaky503", "stall"]
+    device = dict(zip(tokens, add_users(db, tokens, ["공지"]), strict=True))
+    fake = stack.fake
+    fake.set_token_behaviour("gone", "unregistered")
+    fake.set_token_behaviour("bad", "invalid")
+    fake.set_token_behaviour("other", "sender_mismatch")
+    fake.set_token_behaviour("busy", ("429", 3))
+    fake.set_token_behaviour("flaky500", "500")
+    fake.set_token_behaviour("flaky503", "503")
+    fake.set_token_behaviour("stall", "stall")
+    fake.fail_next(1, "unauthenticated")  # an expired access token: refreshed, sent again
+    post = db.execute(
+        "INSERT INTO posts (board, post_id, title, url) VALUES ('cse', '1', '공지', "
+        "'https://x.test/1') RETURNING id"
+    ).fetchone()["id"]  # type: ignore[index]
+    db.execute("INSERT INTO notify_outbox (post_id) VALUES (%s)", (post,))
+    dispatch = stack.dispatch(
+        NOTIFY_MAX_ATTEMPTS=3, NOTIFY_RETRY_BASE_DELAY=1, NOTIFY_FCM_READ_TIMEOUT=1
+    )
+    notify_worker(dispatch)
+    send_notify_task(post, {"CELERY_BROKER_URL": stack.broker.url})
+    for token in ("flaky500", "flaky503"):  # fail once, then recover
+        wait_for(lambda t=token: fake.requests_for(t), 20, f"first try of {token}")  # type: ignore[misc]
+        fake.set_token_behaviour(token, None)
+    wait_for(lambda: count(db, OPEN) == 0, 60, "every row closed", step=0.3)
+
+    rows = {
+        r["device_id"]: r
+        for r in db.execute("SELECT * FROM notifications WHERE post_id = %s", (post,))
+    }
+    devices = {r["id"]: r for r in db.execute("SELECT * FROM devices")}
+    outcome = {t: (rows[d]["status"], rows[d]["attempts"]) for t, d in device.items()}
+    assert outcome == {
+        "ok": ("sent", 1),
+        "gone": ("unregistered", 1),
+        "bad": ("invalid", 1),
+        "other": ("failed", 1),
+        "busy": ("failed", 3),
+        "flaky500": ("sent", 2),
+        "flaky503": ("sent", 2),
+        "stall": ("failed", 3),
+    }
+    assert rows[device["ok"]]["message_name"].startswith(f"projects/{PROJECT}/messages/")
+    assert fake.token_requests >= 2  # the 401 made the worker fetch a new access token
+    active = {t: devices[d]["active"] for t, d in device.items()}
+    assert active["gone"] is False and active["other"] is False
+    assert active["bad"] is True and "INVALID_ARGUMENT" in devices[device["bad"]]["last_error"]
+    assert "UNREGISTERED" in rows[device["gone"]]["error"]
+    assert "SENDER_ID_MISMATCH" in rows[device["other"]]["error"]
+    assert "QUOTA_EXCEEDED" in rows[device["busy"]]["error"]
+    assert "Timeout" in rows[device["stall"]]["error"]
+    for token in ("gone", "bad", "other"):  # never retried
+        assert len(fake.requests_for(token)) == 1
+    busy = [s.at for s in fake.requests_for("busy")]
+    assert len(busy) == 3
+    gaps = [b - a for a, b in itertools.pairwise(busy)]
+    assert all(gap >= 2.9 for gap in gaps), gaps  # Retry-After: 3 (longer than the backoff)
+    settle(lambda: len(fake.requests_for("busy")) == 3 or pytest.fail("retried past the bound"), 2)
