@@ -20,6 +20,9 @@ from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
 
 BOARD = "demo"
+DEMO_USER = "demo-user"
+DEMO_DEVICE = "console-demo-device"
+DEMO_KEYWORD = "장학금"
 ZONE = ZoneInfo("Asia/Seoul")
 SHOWN = 12
 
@@ -82,6 +85,7 @@ def run_demo(settings: Any, keep: bool = False) -> int:
 
     url = database_url(settings)
     upgrade_db(settings)
+    seed_subscriber(url)
     home = Path(settings.get("NOTICECRAWLER_HOME"))
     if not keep:
         with connect(url, autocommit=True) as conn:
@@ -105,4 +109,32 @@ def run_demo(settings: Any, keep: bool = False) -> int:
         print(f"\n3) a post was added on the board (no {post_id}); crawl again")
         new = show(url, crawl(BOARD, env))
         print(f"\nnew posts in the last crawl: {[p['post_id'] for p in new]}")
+    print("\n4) the pushes it would send (console backend: no FCM credentials configured)")
+    announce(url)
     return 0
+
+
+def seed_subscriber(url: str) -> None:
+    """A demo user with a console device, subscribed to the keyword 장학금 (idempotent)."""
+    from noticecrawler.notify import accounts
+
+    with connect(url, autocommit=True) as conn:
+        user = accounts.add_user(conn, DEMO_USER)
+        accounts.add_device(conn, user, DEMO_DEVICE, "android")
+        subscriptions = accounts.list_subscriptions(conn, user)
+        if not any(s["keywords"] == [DEMO_KEYWORD] for s in subscriptions):
+            accounts.add_subscription(conn, user, [DEMO_KEYWORD])
+
+
+def announce(url: str) -> None:
+    """Run the board's outbox through the notify service in this process."""
+    from noticecrawler.notify import service, store
+    from noticecrawler.notify.config import from_settings
+    from noticecrawler.notify.console import ConsoleSender
+    from noticecrawler.notify.matching import Matcher
+
+    with connect(url, autocommit=True) as conn:
+        matcher = Matcher(store.load_subscriptions(conn)[1])
+        results = service.drain_outbox(conn, matcher, ConsoleSender(), from_settings(), BOARD)
+    sent = sum(r["sent"] for r in results)
+    print(f"  {sent} push(es) for {len(results)} announced post(s) (noticecrawler notifications)")

@@ -93,16 +93,13 @@ def sweep(conn: Conn, config: NotifyConfig) -> list[int]:
 
 
 def drain_outbox(
-    conn: Conn, matcher: Matcher, sender: Sender, config: NotifyConfig
+    conn: Conn, matcher: Matcher, sender: Sender, config: NotifyConfig, board: str | None = None
 ) -> list[dict[str, Any]]:
-    """Announce every untaken outbox row in this process, one pass, no waiting for retries."""
-    pending = [
-        int(r["post_id"])
-        for r in conn.execute(
-            "SELECT post_id FROM notify_outbox WHERE taken_at IS NULL ORDER BY created_at"
-        ).fetchall()
-    ]
-    conn.commit()
+    """Announce every untaken outbox row (of ``board``) in this process, one pass, no waiting
+    for retries."""
+    _outside_transaction(conn, "drain_outbox")
+    with conn.transaction():
+        pending = store.untaken_posts(conn, board)
     results = []
     for post_id in pending:
         planned = announce_post(conn, post_id, matcher, config)

@@ -312,6 +312,22 @@ def sweep_outbox(
     return sorted(int(r["post_id"]) for r in rows)
 
 
+def untaken_posts(conn: psycopg.Connection[Any], board: str | None = None) -> list[int]:
+    rows = (
+        _cursor(conn)
+        .execute(
+            """
+        SELECT o.post_id FROM notify_outbox o JOIN posts p ON p.id = o.post_id
+        WHERE o.taken_at IS NULL AND (%(board)s::text IS NULL OR p.board = %(board)s)
+        ORDER BY o.created_at, o.post_id
+        """,
+            {"board": board},
+        )
+        .fetchall()
+    )
+    return [int(r["post_id"]) for r in rows]
+
+
 def outbox_row(conn: psycopg.Connection[Any], post_id: int) -> dict[str, Any] | None:
     return (
         _cursor(conn).execute("SELECT * FROM notify_outbox WHERE post_id = %s", (post_id,))

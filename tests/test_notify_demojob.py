@@ -1,0 +1,23 @@
+"""The README's main job shows the one push the new demo post would send."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scrapy.settings import Settings
+
+from noticecrawler.demojob import run_demo
+
+
+@pytest.mark.slow
+def test_demo_job_prints_the_push_of_the_new_post(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings({"DATABASE_URL": database_url, "NOTICECRAWLER_HOME": str(tmp_path)})
+    assert run_demo(settings) == 0
+    out = capsys.readouterr().out
+    pushes = [line for line in out.splitlines() if line.startswith("push ")]
+    title = "2026학년도 동계 계절학기 수강신청 및 장학금 안내"
+    assert pushes == [f"push [demo] {title} -> console-demo…"]
+    assert "1 push(es) for 1 announced post(s)" in out
