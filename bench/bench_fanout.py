@@ -1,6 +1,12 @@
-"""Pushing one post to many devices: FcmSender's thread pool vs pyfcm's async helper.
+"""Pushing one post to many devices: batched send tasks vs one Celery task per user.
 
-    python bench/bench_fanout.py [--messages 1000] [--delay-ms 3] [--rounds 3]
+    python bench/bench_fanout.py [--devices 10000 100000] [--delay-ms 5] [--baseline-max 10000]
+    python bench/bench_fanout.py --client [--messages 1000] [--delay-ms 3] [--rounds 3]
+
+Default (``bench_workers.py``): a real PostgreSQL (embedded), Redis and Celery worker processes
+push one post to N devices through the fake FCM (another process, answering after
+``--delay-ms``), side by side with the common pattern of one task per user, each making its own
+blocking pyfcm call. ``--client`` compares the sending clients alone, in this process:
 
 The fake FCM (tests/fakefcm.py) runs in a child process, answering each request after
 ``--delay-ms`` to stand in for FCM's latency; both clients send the same messages to it:
@@ -72,10 +78,20 @@ def run_async(sender: FcmSender, tokens: list[str]) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--client", action="store_true", help="compare the clients only")
     parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--delay-ms", type=float, default=3.0)
+    parser.add_argument("--delay-ms", type=float, default=None)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--devices", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--baseline-max", type=int, default=10_000)
+    parser.add_argument("--notify-threads", type=int, default=4)
     args = parser.parse_args()
+    if not args.client:
+        from bench.bench_workers import compare
+
+        compare(args.devices, args.delay_ms or 5.0, args.baseline_max, args.notify_threads)
+        return
+    args.delay_ms = 3.0 if args.delay_ms is None else args.delay_ms
 
     ctx = multiprocessing.get_context("spawn")
     ready, stop = ctx.Queue(), ctx.Event()

