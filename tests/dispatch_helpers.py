@@ -142,9 +142,14 @@ class RedisServer:
         return f"redis://{self.user}:{self.password}@127.0.0.1:{self.port}/0"
 
     def client(self) -> Any:
+        """A client to use in ``with``: it is closed at the end of the block."""
         import redis
 
         return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def run(self, command: str, *args: Any) -> Any:
+        with self.client() as conn:
+            return conn.execute_command(command, *args)
 
 
 @contextmanager
@@ -178,7 +183,7 @@ def redis_server(directory: Path) -> Iterator[RedisServer]:
 
 def _redis_ready(server: RedisServer) -> bool:
     try:
-        return bool(server.client().ping())
+        return bool(server.run("PING"))
     except Exception:
         return False
 
@@ -194,6 +199,7 @@ class Dispatch:
     env: dict[str, str]
     tag: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _app: Any = None
 
     @property
     def app_dir(self) -> Path:
@@ -243,6 +249,11 @@ class Dispatch:
         return proc
 
     def stop_all(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            with suppress(Exception):
+                self._app.backend.client.close()
+            self._app = None
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGQUIT)  # cold shutdown: the tests wait for nothing
@@ -253,7 +264,10 @@ class Dispatch:
         kill_tagged(self.tag)
 
     def app(self) -> Any:
-        """A client app for this test's broker (sends tasks, reads results)."""
+        """A client app for this test's broker (sends tasks, reads results); closed by
+        :meth:`stop_all`."""
+        if self._app is not None:
+            return self._app
         from celery import Celery
 
         from dispatch import config
@@ -271,6 +285,7 @@ class Dispatch:
         )
         app = Celery("nc-test-client", set_as_current=False)
         app.conf.update(celery_config(cfg, []))
+        self._app = app
         return app
 
 
@@ -344,6 +359,6 @@ def celery_env_file() -> dict[str, str]:
     return values
 
 
-def queued_task_ids(redis_client: Any, queue: str) -> list[str]:
+def queued_task_ids(redis: RedisServer, queue: str) -> list[str]:
     """Ids of the task messages waiting in a Redis-backed queue."""
-    return [json.loads(m)["headers"]["id"] for m in redis_client.lrange(queue, 0, -1)]
+    return [json.loads(m)["headers"]["id"] for m in redis.run("LRANGE", queue, 0, -1)]

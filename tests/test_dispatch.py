@@ -167,7 +167,7 @@ def test_sigkilled_worker_task_is_delivered_again_posts_stored_once(
         first.proc.wait(5)
         # pool and crawl processes die with their parents
         wait_for(lambda: not tagged_pids(d.tag), 10, "the worker's processes to die")
-        assert redis.client().hlen("unacked") == 1
+        assert redis.run("HLEN", "unacked") == 1
         demo_server.set_stall("demo", 0)
         time.sleep(max(0.0, 6.5 - (time.monotonic() - sent)))
         second = d.worker("heir", concurrency=1)
@@ -187,13 +187,13 @@ def test_beat_crawls_repeatedly_and_drops_expired_entries(dispatch, db, redis) -
     # beat alone: crawls pile up in the queue while no worker runs
     beat = dispatch.beat()
     stale = wait_for(
-        lambda: (ids := queued_task_ids(redis.client(), "crawl_tasks")) and len(ids) >= 2 and ids,
+        lambda: (ids := queued_task_ids(redis, "crawl_tasks")) and len(ids) >= 2 and ids,
         20,
         "beat to send two crawls of `tick`",
     )
     beat.terminate()
     beat.wait(10)
-    stale = queued_task_ids(redis.client(), "crawl_tasks")
+    stale = queued_task_ids(redis, "crawl_tasks")
     time.sleep(2.5)  # every queued entry is past its `expires` (the board's 2s interval)
 
     started = time.monotonic()

@@ -105,7 +105,7 @@ def test_multi_routes_crawls_to_crawler_and_pushes_to_notifier_on_redis(
         try:
             check_routing(d)
         finally:
-            kill_tagged(d.tag)
+            d.stop_all()
 
 
 # --- RabbitMQ -------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_multi_routing_on_rabbitmq(tmp_path, database_url, demo_server) -> None:
         try:
             check_routing(d)
         finally:
-            kill_tagged(d.tag)
+            d.stop_all()
 
 
 # --- scrapyd --------------------------------------------------------------------------------------
@@ -252,6 +252,7 @@ def test_scrapyd_deploy_and_schedule_the_demo_board(tmp_path, database_url, demo
         with pytest.raises(HTTPError) as refused:
             scrapyd.call("daemonstatus.json", auth=False)
         assert refused.value.code == 401
+        refused.value.close()
 
         deployed = subprocess.run(
             [str(ROOT / "deploy" / "scrapyd-deploy.sh")],

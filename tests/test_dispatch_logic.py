@@ -82,8 +82,7 @@ def test_celery_config_json_queues_and_routes() -> None:
 
 
 def test_board_lock(tmp_path: Path) -> None:
-    with redis_server(tmp_path / "redis") as redis:
-        conn = redis.client()
+    with redis_server(tmp_path / "redis") as redis, redis.client() as conn:
         first = BoardLock(conn, "b", "task-1", expire=1)
         other = BoardLock(conn, "b", "task-2", expire=1)
         assert first.acquire() is None
