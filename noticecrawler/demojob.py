@@ -8,7 +8,6 @@ board and crawls again, showing exactly that one as new, and the pushes it would
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
+from noticecrawler.settings import child_env
 
 BOARD = "demo"
 DEMO_USER = "demo-user"
@@ -94,12 +94,7 @@ def run_demo(settings: Any, keep: bool = False) -> int:
         shutil.rmtree(home / "httpcache" / BOARD, ignore_errors=True)
     logging.getLogger("noticecrawler.demo").setLevel(logging.WARNING)
     with DemoServer() as server:
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "DEMO_BOARD_URL": server.url,
-            "NOTICECRAWLER_HOME": str(home),
-        }
+        env = child_env(DATABASE_URL=url, DEMO_BOARD_URL=server.url, NOTICECRAWLER_HOME=str(home))
         print(f"demo board: {server.url}/{BOARD}/list   database: {url}\n")
         print("1) first crawl of the board (stored silently: no alert flood for a new board)")
         show(url, crawl(BOARD, env))

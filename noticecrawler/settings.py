@@ -34,6 +34,24 @@ DEMO_BOARD_PORT = int(os.environ.get("DEMO_BOARD_PORT", "8765"))
 #: Base URL substituted for ``{demo}`` in catalog URLs.
 DEMO_BOARD_URL = os.environ.get("DEMO_BOARD_URL") or f"http://127.0.0.1:{DEMO_BOARD_PORT}"
 LOG_LEVEL = os.environ.get("NOTICECRAWLER_LOG_LEVEL", "INFO")
+#: Celery result backend (crawl_site's summary); empty: the broker when it is Redis.
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")
+#: Redis holding the one-crawl-per-board locks; empty: the result backend / broker when Redis.
+CRAWL_LOCK_URL = os.environ.get("CRAWL_LOCK_URL", "")
+#: Crawl time limits (seconds): at the soft one the crawl process is killed and the run recorded
+#: as `time_limit`; the hard one kills the pool process. Lock expiry 0: hard limit + 60 s.
+CRAWL_SOFT_TIME_LIMIT = int(os.environ.get("CRAWL_SOFT_TIME_LIMIT", "240"))
+CRAWL_TIME_LIMIT = int(os.environ.get("CRAWL_TIME_LIMIT", "300"))
+CRAWL_LOCK_EXPIRE = int(os.environ.get("CRAWL_LOCK_EXPIRE", "0"))
+#: Redis redelivers an unacknowledged task after this long: longer than any task.
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+
+
+def child_env(**values: str) -> dict[str, str]:
+    """The environment of a child process we start: ours, with ``values`` set."""
+    return {**os.environ, **values}
+
+
 # ---------------------------------------------------------------------------------------------
 
 ROBOTSTXT_OBEY = False  # notice boards are public pages polled politely, one list page at a time
@@ -87,3 +105,24 @@ NOTICECRAWLER_DEFAULT_TIMEZONE = "Asia/Seoul"
 NOTICECRAWLER_NOTIFY_SENDER = "noticecrawler.notify.port.send_notify_task"
 
 FEED_EXPORT_ENCODING = "utf-8"
+
+# --- notifications (see docs/notifications.md) ------------------------------------------------
+#: devices per send_batch task, and pushes in flight inside one task
+NOTIFY_BATCH_SIZE = 500
+NOTIFY_SEND_CONCURRENCY = 32
+#: outcomes are stored after every this many pushes of a batch
+NOTIFY_RECORD_EVERY = 128
+#: tries per (post, device); retry n waits max(Retry-After, base * 2**(n-1)) up to the max
+NOTIFY_MAX_ATTEMPTS = 5
+NOTIFY_RETRY_BASE_DELAY = 10.0
+NOTIFY_RETRY_MAX_DELAY = 900.0
+#: a claimed notification row is the claimer's for this long
+NOTIFY_LEASE_SECONDS = 600.0
+NOTIFY_FCM_CONNECT_TIMEOUT = 5.0
+NOTIFY_FCM_READ_TIMEOUT = 10.0
+#: the outbox sweep (beat): how often, after how long a post counts as stuck, how often at most
+#: one post is re-sent, and how many posts one sweep handles
+NOTIFY_SWEEP_INTERVAL = 60.0
+NOTIFY_SWEEP_AGE = 120.0
+NOTIFY_SWEEP_MAX_SENDS = 20
+NOTIFY_SWEEP_LIMIT = 500

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import signal
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from noticecrawler.db import connect, migrate, queries
-from noticecrawler.db.settings import database_url
+from noticecrawler.db.settings import database_url, redact
+from noticecrawler.settings import child_env
 
 QUEUES = "crawl_tasks,notify_tasks,celery"
 
@@ -56,15 +56,14 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
         broker = redis_url(home)
     demo, demo_url = _demo_server(settings)
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "CELERY_BROKER_URL": broker,
-        "NOTICECRAWLER_HOME": str(home),
-        "DEMO_BOARD_URL": demo_url,
-    }
-    print(f"PostgreSQL  {_redact(db_url)}")
-    print(f"broker      {_redact(broker)}")
+    env = child_env(
+        DATABASE_URL=db_url,
+        CELERY_BROKER_URL=broker,
+        NOTICECRAWLER_HOME=str(home),
+        DEMO_BOARD_URL=demo_url,
+    )
+    print(f"PostgreSQL  {redact(db_url)}")
+    print(f"broker      {redact(broker)}")
     print(f"demo board  {demo_url}/demo/list")
     print(f"logs        {home / 'worker.log'}, {home / 'beat.log'}")
     celery = [sys.executable, "-m", "celery", "-A", "dispatch.celery_app"]
@@ -170,15 +169,6 @@ def _stop(procs: list[Any]) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0]
-        return f"{scheme}{sep}{user}:***@{host}" if ":" in creds else url
-    return url
 
 
 def main(argv: list[str] | None = None) -> int:
