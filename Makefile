@@ -23,6 +23,10 @@ test: $(BIN)/noticecrawler
 
 bench: $(BIN)/noticecrawler
 	$(BIN)/python bench/bench_incremental.py
+	$(BIN)/python bench/bench_dispatch.py
+	$(BIN)/python bench/bench_matching.py
+	$(BIN)/python bench/bench_fanout.py --devices 10000
+	$(BIN)/python bench/bench_latency.py
 
 up: $(BIN)/noticecrawler
 	$(BIN)/noticecrawler up
