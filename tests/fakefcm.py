@@ -18,15 +18,14 @@ service-account file whose ``token_uri`` is ``token_url``.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import itertools
 import json
 import re
 import socket
 import threading
 import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from typing import Any
 
 Behaviour = str | tuple[str, Any]
@@ -135,123 +134,89 @@ def _shape_error(body: Any) -> str | None:
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as FCM
-    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
-    server: _Server
+@dataclass
+class _Answer:
+    token: str | None
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    count: bool = True
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
-    def do_GET(self) -> None:
-        """``GET /_fake/stats``: counters, for a fake running in another process (benches)."""
-        fake = self.server.fake
-        if self.path != "/_fake/stats":
-            self._answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
-            return
+_STALL = object()
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
+            503: "Service Unavailable"}  # fmt: skip
+
+
+def _respond(fake: FakeFcm, method: str, path: str, headers: dict[str, str], raw: bytes) -> Any:
+    """The answer to one request: an _Answer, or _STALL (no answer until stop())."""
+    if method == "GET":
+        # ``GET /_fake/stats``: counters, for a fake running in another process (benches)
+        if path != "/_fake/stats":
+            return _Answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
         with fake._lock:
             stats = {"messages": len(fake.messages), "connections": fake.connections_opened}
-        self._answer(None, 200, stats, count=False)
-
-    def do_POST(self) -> None:
-        fake = self.server.fake
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path == "/token":  # OAuth 2 token endpoint of a service-account file
-            with fake._lock:
-                fake.token_requests += 1
-            answer = {"access_token": fake.expected_token, "expires_in": 3600}
-            self._answer(None, 200, answer | {"token_type": "Bearer"}, count=False)
-            return
-        if fake.delay:
-            time.sleep(fake.delay)
-        match = _PATH.match(self.path)
-        if not match:
-            self._answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
-            return
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        message = body.get("message") if isinstance(body, dict) else None
-        token = message.get("token") if isinstance(message, dict) else None
-        token = token if isinstance(token, str) else None
-        behaviour = fake._take_global_fault()
-        if behaviour is None:
-            auth = self.headers.get("Authorization", "")
-            if auth != f"Bearer {fake.expected_token}":
-                behaviour = "unauthenticated" if auth.startswith("Bearer ") else "no_credentials"
-        if behaviour is None:
-            problem = _shape_error(body)
-            if problem:
-                self._answer(token, 400, fcm_error_body(400, "INVALID_ARGUMENT", problem))
-                return
-            behaviour = fake._token_behaviour(token)
-        if behaviour is None:
-            name = fake._record(match.group(1), body)
-            self._answer(token, 200, {"name": name})
-            return
-        self._fault(token, behaviour)
-
-    def _fault(self, token: str | None, behaviour: Behaviour) -> None:
-        fake = self.server.fake
-        kind, argument = behaviour if isinstance(behaviour, tuple) else (behaviour, None)
-        if kind == "stall":
-            fake._count(token, 0)
-            fake._stopping.wait()
-            self.close_connection = True
-            return
-        if kind in ("unauthenticated", "no_credentials"):
-            expired = kind == "unauthenticated"
-            body = fcm_error_body(
-                401,
-                "UNAUTHENTICATED",
-                "Request had invalid authentication credentials. Expected OAuth 2 access "
-                "token, login cookie or other valid authentication credential.",
-                reason="ACCESS_TOKEN_EXPIRED" if expired else "CREDENTIALS_MISSING",
-            )
-            self._answer(token, 401, body)
-            return
-        status, rpc_status, error_code, text = _ERRORS[kind]
-        headers = {"Retry-After": str(argument)} if argument is not None else {}
-        self._answer(token, status, fcm_error_body(status, rpc_status, text, error_code), headers)
-
-    def _answer(
-        self,
-        token: str | None,
-        status: int,
-        body: dict[str, Any],
-        headers: dict[str, str] | None = None,
-        count: bool = True,
-    ) -> None:
-        if count:
-            self.server.fake._count(token, status)
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        return _Answer(None, 200, stats, count=False)
+    if path == "/token":  # OAuth 2 token endpoint of a service-account file
+        with fake._lock:
+            fake.token_requests += 1
+        answer = {"access_token": fake.expected_token, "expires_in": 3600}
+        return _Answer(None, 200, answer | {"token_type": "Bearer"}, count=False)
+    match = _PATH.match(path)
+    if not match:
+        return _Answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    token = message.get("token") if isinstance(message, dict) else None
+    token = token if isinstance(token, str) else None
+    behaviour = fake._take_global_fault()
+    if behaviour is None:
+        auth = headers.get("authorization", "")
+        if auth != f"Bearer {fake.expected_token}":
+            behaviour = "unauthenticated" if auth.startswith("Bearer ") else "no_credentials"
+    if behaviour is None:
+        problem = _shape_error(body)
+        if problem:
+            return _Answer(token, 400, fcm_error_body(400, "INVALID_ARGUMENT", problem))
+        behaviour = fake._token_behaviour(token)
+    if behaviour is None:
+        return _Answer(token, 200, {"name": fake._record(match.group(1), body)})
+    return _fault(fake, token, behaviour)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-    fake: FakeFcm
+def _fault(fake: FakeFcm, token: str | None, behaviour: Behaviour) -> Any:
+    kind, argument = behaviour if isinstance(behaviour, tuple) else (behaviour, None)
+    if kind == "stall":
+        fake._count(token, 0)
+        return _STALL
+    if kind in ("unauthenticated", "no_credentials"):
+        expired = kind == "unauthenticated"
+        body = fcm_error_body(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access "
+            "token, login cookie or other valid authentication credential.",
+            reason="ACCESS_TOKEN_EXPIRED" if expired else "CREDENTIALS_MISSING",
+        )
+        return _Answer(token, 401, body)
+    status, rpc_status, error_code, text = _ERRORS[kind]
+    headers = {"Retry-After": str(argument)} if argument is not None else {}
+    return _Answer(token, status, fcm_error_body(status, rpc_status, text, error_code), headers)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.fake._lock:
-            self.fake.connections_opened += 1
-        self.fake._connections.add(request)
-        super().process_request(request, client_address)
 
-    def shutdown_request(self, request: Any) -> None:
-        self.fake._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client hanging up mid-answer (timeouts in tests) is expected
+def _encode(answer: _Answer) -> bytes:
+    data = json.dumps(answer.body).encode()
+    head = [
+        f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Error')}",
+        "Content-Type: application/json; charset=UTF-8",
+        f"Content-Length: {len(data)}",
+        *(f"{name}: {value}" for name, value in answer.headers.items()),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
 
 
 class FakeFcm:
@@ -271,34 +236,99 @@ class FakeFcm:
         self._names = itertools.count(1)
         self._behaviours: dict[str, Behaviour] = {}
         self._global: list[Behaviour] = []
-        self._stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._server: _Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._stopping: asyncio.Event | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeFcm:
-        self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fakefcm", daemon=True
-        )
+        """Serve on an asyncio loop in a thread: one coroutine per keep-alive connection, so
+        a delayed or stalled answer holds no thread and the fake keeps up with the sender."""
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        async def open_server() -> None:
+            self._stopping = asyncio.Event()
+            self._server = await asyncio.start_server(
+                self._connection, "127.0.0.1", 0, backlog=1024
+            )
+            ready.set()
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(open_server())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fakefcm", daemon=True)
         self._thread.start()
+        ready.wait(10)
         return self
 
     def stop(self) -> None:
-        if self._server is None:
+        if self._server is None or self._loop is None:
             return
-        self._stopping.set()  # releases stalled handlers
-        self._server.shutdown()
-        for conn in list(self._connections):  # idle keep-alive connections
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._server.server_close()
+        loop = self._loop
+
+        async def close() -> None:
+            assert self._server is not None and self._stopping is not None
+            self._stopping.set()  # releases stalled answers
+            self._server.close()
+            for writer in list(self._writers):  # idle keep-alive connections
+                writer.close()
+            await asyncio.sleep(0)
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=5)
+        loop.close()
         self._server = None
+        self._loop = None
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self._lock:
+            self.connections_opened += 1
+        self._writers.add(writer)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # headers and body in one write anyway; no delayed-ACK stalls
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = request_line.split(" ", 2)
+                headers = {}
+                for line in lines:
+                    name, sep, value = line.partition(":")
+                    if sep:
+                        headers[name.strip().lower()] = value.strip()
+                raw = await reader.readexactly(int(headers.get("content-length") or 0))
+                if self.delay and method == "POST" and path != "/token":
+                    await asyncio.sleep(self.delay)
+                answer = _respond(self, method, path, headers, raw)
+                if answer is _STALL:
+                    assert self._stopping is not None
+                    await self._stopping.wait()
+                    return
+                if answer.count:
+                    self._count(answer.token, answer.status)
+                writer.write(_encode(answer))
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    return
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+            ValueError,
+        ):
+            return  # the client hung up (timeouts in tests) or sent garbage
+        finally:
+            self._writers.discard(writer)
+            writer.close()
 
     def __enter__(self) -> FakeFcm:
         return self.start()
@@ -309,7 +339,7 @@ class FakeFcm:
     @property
     def port(self) -> int:
         assert self._server is not None, "FakeFcm not started"
-        return int(self._server.server_address[1])
+        return int(self._server.sockets[0].getsockname()[1])
 
     @property
     def base_url(self) -> str:

@@ -77,7 +77,8 @@ def check_routing(d: Dispatch) -> None:
             node.split("@")[0]: stats["pool"]["implementation"]
             for node, stats in (inspect.stats() or {}).items()
         }
-        assert "prefork" in pools["crawler"] and "thread" in pools["notifier"]
+        # both prefork, one process per CPU (the notifier's tasks push on threads inside)
+        assert "prefork" in pools["crawler"] and "prefork" in pools["notifier"]
 
         crawl = app.send_task("dispatch.crawl_site", args=["demo"])
         summary = crawl.get(timeout=60)
