@@ -11,7 +11,9 @@ blocking pyfcm call. ``--client`` compares the sending clients alone, in this pr
 The fake FCM (tests/fakefcm.py) runs in a child process, answering each request after
 ``--delay-ms`` to stand in for FCM's latency; both clients send the same messages to it:
 
-* ``threads/N``: ``FcmSender.send_batch(items, concurrency=N)`` — a thread pool over pyfcm's
+* ``sender/N``: ``FcmSender.send_batch(items, concurrency=N)`` — N in flight on the sender's
+  transport (one aiohttp session on its own loop, keep-alive connections); before it, a
+  thread pool over pyfcm's
   thread-local requests sessions sharing one keep-alive connection pool.
 * ``pyfcm-async``: ``FCMNotification.async_notify_multiple_devices`` — aiohttp, every message
   at once, a new session (connection) per message.
@@ -115,9 +117,9 @@ def main() -> None:
         max_concurrency=64,
     )
     runners = {
-        "threads/8": lambda tokens: run_threads(sender, tokens, 8),
-        "threads/32": lambda tokens: run_threads(sender, tokens, 32),
-        "threads/64": lambda tokens: run_threads(sender, tokens, 64),
+        "sender/8": lambda tokens: run_threads(sender, tokens, 8),
+        "sender/32": lambda tokens: run_threads(sender, tokens, 32),
+        "sender/64": lambda tokens: run_threads(sender, tokens, 64),
         "pyfcm-async": lambda tokens: run_async(sender, tokens),
     }
     try:

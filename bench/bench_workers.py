@@ -95,7 +95,12 @@ def _post(db: Any, n: int) -> int:
 
 
 def compare(
-    sizes: list[int], delay_ms: float, baseline_max: int, notify_procs: int, pool: str = "prefork"
+    sizes: list[int],
+    delay_ms: float,
+    baseline_max: int,
+    notify_procs: int,
+    pool: str = "prefork",
+    overrides: dict[str, Any] | None = None,
 ) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -123,6 +128,7 @@ def compare(
                     database_url=url,
                     demo_url="http://127.0.0.1:9",
                     boards={},
+                    overrides=overrides,
                 )
                 dispatch.env.update(fcm_env(_Remote(port), tmp))  # type: ignore[arg-type]
                 (dispatch.app_dir / "bench_per_user.py").write_text(PER_USER_TASKS)

@@ -18,29 +18,29 @@ there too) — minutes per message. Here:
   re-sending once on a 401; waiting for Retry-After is the caller's business (the fan-out
   schedules a retry), never a sleep here.
 
-Concurrency: ``send_batch`` uses a thread pool; every push goes through the one bounded
-adapter's urllib3 pool, so connections are reused across threads and batches (payload and
-credentials are pyfcm's; a ``requests.Session`` per push cost more CPU than the push itself).
-pyfcm's ``async_notify_multiple_devices`` was measured and not used. bench/bench_fanout.py
---client, 3000 pushes to the fake FCM in another process (2 shared CPUs): 32 threads 2,085
-msg/s opening 19 connections; the async helper 1,359 msg/s opening 3,001 connections —
-one per message, which against the real FCM also means one TLS handshake per message. It also
-starts every message at once with no bound, returns only the parsed JSON bodies (no HTTP
-status, no Retry-After; a non-JSON error body raises and loses the whole batch), never closes
-its event loop, and bypasses the bounded adapter and the 401 refresh.
+Concurrency: pyfcm builds each payload and holds the credentials; the pushes of a batch go
+out concurrently (``max_concurrency`` in flight) through the process's PushTransport, one
+aiohttp session on its own event-loop thread whose keep-alive connections every batch reuses
+(transport.py). Measured alternatives (bench/bench_fanout.py --client, fake FCM in another
+process, 2 shared CPUs): a thread pool over pyfcm's requests sessions 740 msg/s (the session's
+per-request environment and proxy merging cost more CPU than the push); the same threads
+straight on urllib3 2,085 msg/s; pyfcm's ``async_notify_multiple_devices`` 1,359 msg/s while
+opening one connection per message (against the real FCM also one TLS handshake per message).
+The helper also starts every message at once with no bound, returns only the parsed JSON
+bodies (no HTTP status, no Retry-After; a non-JSON error body raises and loses the whole
+batch), never closes its event loop, and bypasses the bounded adapter and the 401 refresh.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any
 
 import google.auth.exceptions
 import google.auth.transport.requests
 import requests
-import urllib3
 from google.oauth2.credentials import Credentials
 from pyfcm import FCMNotification
 from pyfcm.errors import FCMError
@@ -57,6 +57,7 @@ from noticecrawler.notify.fcm_errors import (
     is_auth_failure,
     parse_error,
 )
+from noticecrawler.notify.transport import NETWORK_ERRORS, PushTransport
 
 DEFAULT_ENDPOINT = "https://fcm.googleapis.com/v1/projects"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -121,12 +122,6 @@ def build_message(
     return message
 
 
-class Reply(NamedTuple):
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
 class _BoundedFCMNotification(FCMNotification):
     """pyfcm's client with a configurable endpoint, one shared token and no sleeping."""
 
@@ -148,7 +143,6 @@ class _BoundedFCMNotification(FCMNotification):
             adapter=adapter,
         )
         self.FCM_END_POINT_BASE = endpoint_base.rstrip("/")
-        self._adapter = adapter
         self._token_lock = threading.Lock()
         self._auth_request = google.auth.transport.requests.Request()
 
@@ -173,32 +167,17 @@ class _BoundedFCMNotification(FCMNotification):
                 creds.refresh(self._auth_request)
             return str(creds.token)
 
+    def token_is_fresh(self, stale: str | None = None) -> bool:
+        """Whether :meth:`access_token` would answer without a (blocking) refresh."""
+        creds = self.credentials
+        return creds is not None and creds.valid and creds.token != stale
+
     def _get_access_token(self) -> str:  # used by pyfcm's request_headers()
         return self.access_token()
 
-    def post(self, payload: bytes, token: str, timeout: tuple[float, float]) -> Reply:
-        """One POST over the shared keep-alive pool of the bounded adapter.
-
-        The request goes straight to the adapter's urllib3 pool rather than through a
-        ``requests.Session``: the session's per-request work (merging environment settings,
-        proxy lookup, cookie jars) cost more CPU than the push itself, and a push needs none
-        of it. Payload, headers and credentials are still pyfcm's.
-        """
-        answer = self._adapter.poolmanager.urlopen(
-            "POST",
-            self.fcm_end_point,
-            body=payload,
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-            retries=self._adapter.max_retries,
-            redirect=False,
-            preload_content=True,
-        )
-        return Reply(answer.status, answer.headers, answer.data)
-
     def send_request(self, payload: Any = None, timeout: Any = None) -> requests.Response:
         """pyfcm's own ``notify()`` path: once, without its Retry-After sleep and 401
-        recursion (the sender itself uses :meth:`post`)."""
+        recursion (the sender itself goes through its PushTransport)."""
         return self.requests_session.post(
             self.fcm_end_point,
             data=payload,
@@ -244,7 +223,8 @@ class FcmSender:
             raise ValueError("FcmSender with explicit credentials needs a project id")
         self.max_concurrency = max(1, max_concurrency)
         self.timeout = timeout
-        self._adapter = bounded_adapter(self.max_concurrency)
+        self._adapter = bounded_adapter(self.max_concurrency)  # pyfcm's own notify() path
+        self.transport = PushTransport(self.max_concurrency, timeout)
         self.fcm = _BoundedFCMNotification(
             endpoint_base=endpoint or DEFAULT_ENDPOINT,
             project_id=project_id or None,
@@ -254,25 +234,7 @@ class FcmSender:
         )
 
     def send_one(self, token: str, message_kwargs: Mapping[str, Any]) -> SendResult:
-        try:
-            payload = self.fcm.parse_payload(fcm_token=token, **message_kwargs)
-        except (FCMError, TypeError) as exc:
-            return SendResult(Outcome.INVALID, error=f"message not built: {exc}")
-        stale: str | None = None
-        for attempt in range(2):
-            try:
-                access = self.fcm.access_token(stale)
-            except google.auth.exceptions.GoogleAuthError as exc:
-                return SendResult(Outcome.RETRY, error=f"credentials refresh failed: {exc!r}")
-            try:
-                reply = self.fcm.post(payload, access, self.timeout)
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                return SendResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
-            if attempt == 0 and is_auth_failure(reply.status, parse_error(reply.body)):
-                stale = access  # refresh the token and send once more
-                continue
-            break
-        return classify(reply.status, reply.headers, reply.body)
+        return self.send_batch([(None, token, message_kwargs)])[0][1]
 
     def send_batch(
         self, items: Sequence[BatchItem], concurrency: int | None = None
@@ -280,14 +242,49 @@ class FcmSender:
         """Send every item, ``concurrency`` at a time; results in the order of ``items``."""
         if not items:
             return []
-        workers = min(concurrency or self.max_concurrency, self.max_concurrency, len(items))
-        if workers <= 1:
-            return [(key, self.send_one(token, kwargs)) for key, token, kwargs in items]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fcm-send") as pool:
-            results = list(pool.map(lambda item: self.send_one(item[1], item[2]), items))
+        limit = max(1, min(concurrency or self.max_concurrency, self.max_concurrency))
+
+        async def send_all() -> list[SendResult]:
+            gate = asyncio.Semaphore(limit)
+            return list(await asyncio.gather(*(self._send(t, kw, gate) for _, t, kw in items)))
+
+        results = self.transport.run(send_all())
         return [(item[0], result) for item, result in zip(items, results, strict=True)]
 
+    async def _send(
+        self, token: str, message_kwargs: Mapping[str, Any], gate: asyncio.Semaphore
+    ) -> SendResult:
+        try:
+            payload = self.fcm.parse_payload(fcm_token=token, **message_kwargs)
+        except (FCMError, TypeError) as exc:
+            return SendResult(Outcome.INVALID, error=f"message not built: {exc}")
+        stale: str | None = None
+        async with gate:
+            for attempt in range(2):
+                try:
+                    access = await self._access_token(stale)
+                    url = self.fcm.fcm_end_point
+                except google.auth.exceptions.GoogleAuthError as exc:
+                    return SendResult(Outcome.RETRY, error=f"credentials refresh failed: {exc!r}")
+                headers = {"Content-Type": "application/json", "Authorization": f"Bearer {access}"}
+                try:
+                    reply = await self.transport.post(url, payload, headers)
+                except NETWORK_ERRORS as exc:
+                    return SendResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
+                if attempt == 0 and is_auth_failure(reply.status, parse_error(reply.body)):
+                    stale = access  # refresh the token and send once more
+                    continue
+                break
+        return classify(reply.status, reply.headers, reply.body)
+
+    async def _access_token(self, stale: str | None) -> str:
+        if self.fcm.token_is_fresh(stale):
+            return self.fcm.access_token(stale)
+        # a refresh is a blocking HTTP call to Google: not on the transport's loop
+        return await asyncio.get_running_loop().run_in_executor(None, self.fcm.access_token, stale)
+
     def close(self) -> None:
+        self.transport.close()
         self._adapter.close()
         self.fcm.close()
 
