@@ -17,6 +17,17 @@ JUNK_PARAMS = frozenset(
     }
 )  # fmt: skip
 
+#: tracking parameters added by newsletters, ads and share buttons
+TRACKING_PREFIXES = ("utm_",)
+TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "igshid", "mc_cid", "mc_eid"})
+
+
+def is_junk(param: str) -> bool:
+    """A query parameter that carries paging, search, session or tracking state."""
+    key = param.lower()
+    return key in JUNK_PARAMS or key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
+
+
 _JS_CALL = re.compile(r"[\w$.]+\s*\(([^)]*)\)")
 _JS_ARG = re.compile(r"""\s*(?:'([^']*)'|"([^"]*)"|([^,\s]+))\s*""")
 _WS = re.compile(r"\s+")
@@ -113,7 +124,7 @@ def canonical_url(base: str, href: str, keep: tuple[str, ...] = ()) -> str:
     query = [
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k in keep or k.lower() not in JUNK_PARAMS
+        if k in keep or not is_junk(k)
     ]
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
 
