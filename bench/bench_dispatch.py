@@ -30,25 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from noticecrawler.db import connect, embedded, migrate  # noqa: E402
+from noticecrawler.demo.catalog import board_entry  # noqa: E402
 from noticecrawler.demo.server import DemoServer  # noqa: E402
 
 GOAL_RATIO = 0.25
 GOAL_RSS_MB = 150.0
 
-CATALOG = """[[board]]
-name = "bench_one"
-engine = "table"
-start_url = "{demo}/bench-one/list"
-row = "table.board-list tbody tr"
-title = "td.title > a"
-link = "td.title > a"
-date = "td.date"
-pinned = "span.badge"
-id = "query:no"
-next = "param:page"
-first_crawl_max_pages = 1
-max_pages = 1
-"""
+CATALOG = board_entry("bench_one", "bench-one", first_crawl_max_pages=1, max_pages=1)
 
 
 def scrapy_subprocess(env: dict[str, str]) -> dict[str, float]:

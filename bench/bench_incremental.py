@@ -25,29 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from noticecrawler.db import connect, migrate  # noqa: E402
+from noticecrawler.demo.catalog import board_entry  # noqa: E402
 from noticecrawler.demo.server import DemoServer  # noqa: E402
 
 PAGES_PER_BOARD = 4  # the demo board has 35 posts, 10 per page
 
 
 def catalog(n: int) -> str:
-    rows = []
-    for i in range(n):
-        rows.append(
-            f"""[[board]]
-name = "bench_{i:02d}"
-engine = "table"
-start_url = "{{demo}}/bench-{i:02d}/list"
-row = "table.board-list tbody tr"
-title = "td.title > a"
-link = "td.title > a"
-date = "td.date"
-pinned = "span.badge"
-id = "query:no"
-next = "param:page"
-"""
-        )
-    return "\n".join(rows)
+    return "".join(board_entry(f"bench_{i:02d}", f"bench-{i:02d}") for i in range(n))
 
 
 def crawl_all(boards: list[str], env: dict[str, str], *settings: str) -> dict[str, dict]:

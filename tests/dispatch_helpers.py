@@ -21,24 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from noticecrawler.demo.catalog import board_entry
+
 ROOT = Path(__file__).resolve().parent.parent
+
 TAG = "NC_TEST_TAG"
 
-# boards of the test catalog: every one is a board of the demo server under its own path
-BOARD_TOML = """
-[[board]]
-name = "{name}"
-engine = "table"
-start_url = "{{demo}}/{name}/list"
-row = "table.board-list tbody tr"
-title = "td.title > a"
-link = "td.title > a"
-date = "td.date"
-pinned = "span.badge"
-id = "query:no"
-next = "param:page"
-interval = "{interval}"
-"""
+
+def board_toml(name: str, interval: str) -> str:
+    """A test-catalog board: a board of the demo server under its own path."""
+    return board_entry(name, interval=interval)
+
 
 # the Celery app the test workers run: dispatch.celery_app with this test's limits
 APP_MODULE = """
@@ -323,7 +316,7 @@ def make_dispatch(
     tag = uuid.uuid4().hex
     catalog = tmp / "catalog.toml"
     catalog.write_text(
-        "".join(BOARD_TOML.format(name=n, interval=i) for n, i in boards.items()),
+        "".join(board_toml(n, i) for n, i in boards.items()),
         encoding="utf-8",
     )
     app_dir = tmp / "app"

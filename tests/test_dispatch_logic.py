@@ -15,11 +15,10 @@ from dispatch.celery_app import NOTIFY_TASKS, celery_config
 from dispatch.lock import BoardLock
 from dispatch.schedule import beat_schedule
 from noticecrawler.catalog import parse_catalog
-from tests.dispatch_helpers import BOARD_TOML, redis_server
+from noticecrawler.demo.catalog import board_entry
+from tests.dispatch_helpers import redis_server
 
-CATALOG = BOARD_TOML.format(name="often", interval="90s") + BOARD_TOML.format(
-    name="daily", interval="1d"
-).replace('interval = "1d"', 'interval = "1d"\nenabled = false')
+CATALOG = board_entry("often", interval="90s") + board_entry("daily", interval="1d", enabled=False)
 
 
 def settings_module(**values: object) -> types.ModuleType:

@@ -7,26 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from noticecrawler.demo.catalog import board_entry
 from tests.conftest import ROOT, run_crawl
 
-DETAIL_CATALOG = """
-[[board]]
-name = "demo_detail"
-start_url = "{demo}/demo/list"
-row = "table.board-list tbody tr"
-title = "td.title > a"
-link = "td.title > a"
-date = "td.date"
-pinned = "span.badge"
-id = "query:no"
-next = "param:page"
-first_crawl_max_pages = 1
-follow_details = true
-check_edits = true
-detail_body = "div.view-content"
-detail_date = "span.view-date"
-detail_attachments = "ul.view-files a"
-"""
+DETAIL_CATALOG = board_entry(
+    "demo_detail",
+    "demo",
+    first_crawl_max_pages=1,
+    follow_details=True,
+    check_edits=True,
+    detail_body="div.view-content",
+    detail_date="span.view-date",
+    detail_attachments="ul.view-files a",
+)
 
 
 def count(db, sql: str, *params) -> int:
