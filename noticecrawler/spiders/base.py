@@ -11,6 +11,8 @@ Engine (subclass) attributes:
     defaults:    BoardDef field defaults for this board software (selectors, id rule, paging).
     required:    BoardDef fields a board of this engine must end up with.
     url_params:  when set, the only query parameters a post URL keeps (e.g. ``("id", "no")``).
+    title_noise: XPath predicate of elements inside the title link whose text is not title
+                 (comment counts, "new" icons, screen-reader labels).
 
 Hooks an engine may override:
     rows(response)                  -> the row nodes of a list page
@@ -70,6 +72,9 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
     defaults: ClassVar[dict[str, Any]] = {}
     required: ClassVar[tuple[str, ...]] = ("row", "title", "link", "id")
     url_params: ClassVar[tuple[str, ...]] = ()
+    #: XPath predicate of elements inside a title link that are not title (comment counts,
+    #: "new" icons, screen-reader labels); their text is left out
+    title_noise: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -266,7 +271,13 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
         return first_text(row, self.board.category)
 
     def row_title(self, row: Selector) -> str:
-        return first_text(row, self.board.title)
+        if not self.title_noise:
+            return first_text(row, self.board.title)
+        links = select_first(row, self.board.title)
+        if not links:
+            return ""
+        noise = f".//text()[not(ancestor::*[{self.title_noise}])]"
+        return clean_text(links[0].xpath(noise).getall())
 
     def row_pinned(self, row: Selector) -> bool:
         if self.board.pinned:

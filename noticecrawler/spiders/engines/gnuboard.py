@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from parsel import Selector
 
-from noticecrawler.extract import clean_text
-from noticecrawler.spiders.base import select_first
 from noticecrawler.spiders.engines.table import TableBoardSpider
 from noticecrawler.spiders.ids import auto_id
 
+# inside a title link: what is not title (comment counts, icons, screen-reader labels)
 _NOISE = (
-    "[contains(concat(' ', normalize-space(@class), ' '), ' sound_only ')"
+    "contains(concat(' ', normalize-space(@class), ' '), ' sound_only ')"
     " or contains(@class, 'new_icon') or contains(@class, 'hot_icon')"
-    " or contains(@class, 'cnt_cmt') or contains(@class, 'bo_cate_link')]"
+    " or contains(@class, 'cnt_cmt') or contains(@class, 'bo_cate_link')"
 )
 
 
@@ -35,17 +34,11 @@ class GnuboardSpider(TableBoardSpider):
         "id": "query:wr_id",
         "next": "param:page",
     }
+    title_noise = _NOISE
     url_params = ("bo_table", "wr_id")
 
     def row_id(self, row: Selector, link: Selector, href: str) -> str | None:
         return super().row_id(row, link, href) or auto_id(href, link, row)
-
-    def row_title(self, row: Selector) -> str:
-        links = select_first(row, self.board.title)
-        if not links:
-            return ""
-        texts = links[0].xpath(f".//text()[not(ancestor::*{_NOISE})]").getall()
-        return clean_text(texts)
 
     def row_pinned(self, row: Selector) -> bool:
         if "bo_notice" in (row.attrib.get("class") or "").split():

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from parsel import Selector
 
-from noticecrawler.extract import clean_text
-from noticecrawler.spiders.base import select_first
 from noticecrawler.spiders.engines.table import TableBoardSpider
 from noticecrawler.spiders.ids import auto_id
 
+# inside a title link: what is not title (comment counts, icons, screen-reader labels)
 _NOISE = (
-    "[contains(@class, 'replyNum') or contains(@class, 'comment') or contains(@class, 'cmt')"
-    " or contains(@class, 'sound_only') or contains(@class, 'blind')]"
+    "contains(@class, 'replyNum') or contains(@class, 'comment') or contains(@class, 'cmt')"
+    " or contains(@class, 'sound_only') or contains(@class, 'blind')"
 )
 
 
@@ -35,14 +34,8 @@ class XeBoardSpider(TableBoardSpider):
         "id": "query:document_srl",
         "next": "param:page",
     }
+    title_noise = _NOISE
     url_params = ("mid", "document_srl")
 
     def row_id(self, row: Selector, link: Selector, href: str) -> str | None:
         return super().row_id(row, link, href) or auto_id(href, link, row)
-
-    def row_title(self, row: Selector) -> str:
-        links = select_first(row, self.board.title)
-        if not links:
-            return ""
-        # a title's own "[2]" is kept: the count is always an element of its own
-        return clean_text(links[0].xpath(f".//text()[not(ancestor::*{_NOISE})]").getall())
