@@ -26,7 +26,12 @@ from noticecrawler.db.settings import database_url
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {}
 #: modules with ``add_arguments(subparsers)`` whose parsers set ``handler=run``
-PLUGGED = ("noticecrawler.detect", "noticecrawler.up", "noticecrawler.notify.cli")
+PLUGGED = (
+    "noticecrawler.detect",
+    "noticecrawler.health",
+    "noticecrawler.up",
+    "noticecrawler.notify.cli",
+)
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace, Any], int]], Any]:

@@ -150,3 +150,19 @@ def board_posts(conn: psycopg.Connection[Any], board: str) -> list[dict[str, Any
         (board,),
     )
     return [dict(r) for r in cur.fetchall()]
+
+
+def board_health_rows(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
+    """Per board: its last run and the finish time of its last clean run (finished, no error)."""
+    cur = conn.execute(
+        """
+        SELECT DISTINCT ON (r.board) r.board, r.started_at, r.finished_at, r.finish_reason,
+               r.errors, r.error_detail, r.items, r.new,
+               (SELECT max(o.finished_at) FROM crawl_runs o
+                 WHERE o.board = r.board AND o.finish_reason = 'finished' AND o.errors = 0
+               ) AS last_ok_at
+        FROM crawl_runs r
+        ORDER BY r.board, r.id DESC
+        """
+    )
+    return {r["board"]: dict(r) for r in cur.fetchall()}

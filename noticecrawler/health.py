@@ -1,0 +1,67 @@
+"""``noticecrawler health``: is every enabled board being crawled cleanly?
+
+Reads the crawl-runs record. A board is
+    ok        its last run finished without error, and a clean run is recent
+    failing   its last run ended with an error (layout changed, HTTP errors, time limit …)
+    stale     no clean run within STALE_INTERVALS × its crawl interval (workers or beat down)
+    never     no run recorded yet
+Exit status 1 when any board is failing or stale, so cron or a monitor can alert on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from noticecrawler.catalog import BoardDef, catalog_from_settings
+from noticecrawler.db import connect, queries
+from noticecrawler.db.settings import database_url
+
+STALE_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class Health:
+    board: str
+    status: str
+    detail: str
+
+
+def assess(board: BoardDef, row: dict[str, Any] | None, now: datetime) -> Health:
+    if row is None:
+        return Health(board.name, "never", "no crawl recorded yet")
+    if row["finish_reason"] is None and row["finished_at"] is None:
+        running = f"running since {row['started_at']:%Y-%m-%d %H:%M:%S}"
+        if now - row["started_at"] < timedelta(seconds=STALE_INTERVALS * board.interval):
+            return Health(board.name, "ok", running)
+    elif row["finish_reason"] != "finished" or row["errors"]:
+        reason = row["error_detail"] or f"finish reason {row['finish_reason']}"
+        return Health(board.name, "failing", f"{reason} ({row['errors']} errors)")
+    last_ok = row["last_ok_at"]
+    limit = timedelta(seconds=STALE_INTERVALS * board.interval)
+    if last_ok is None or now - last_ok > limit:
+        when = f"{last_ok:%Y-%m-%d %H:%M:%S}" if last_ok else "never"
+        return Health(board.name, "stale", f"last clean run: {when} (interval {board.interval}s)")
+    return Health(board.name, "ok", f"last clean run {last_ok:%Y-%m-%d %H:%M:%S}")
+
+
+def board_health(settings: Any, now: datetime | None = None) -> list[Health]:
+    boards = [b for b in catalog_from_settings(settings) if b.enabled]
+    with connect(database_url(settings)) as conn:
+        rows = queries.board_health_rows(conn)
+    moment = now or datetime.now(UTC)
+    return [assess(b, rows.get(b.name), moment) for b in boards]
+
+
+def add_arguments(subparsers: Any) -> None:
+    p = subparsers.add_parser("health", help="is every enabled board crawled cleanly?")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Any) -> int:
+    report = board_health(settings)
+    for h in report:
+        print(f"{h.status:8} {h.board:24} {h.detail}")
+    return 1 if any(h.status in ("failing", "stale") for h in report) else 0
