@@ -89,3 +89,12 @@ def test_scrapy_refuses_a_malformed_catalog(tmp_path) -> None:
     )
     assert proc.returncode != 0
     assert "board `knu_cse`: field `max_pages`" in proc.stderr
+
+
+def test_the_readme_rows_load_one_per_engine() -> None:
+    from noticecrawler.spiders.engines import ENGINES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in readme.split("```toml")[1:]]
+    boards = [board for block in blocks for board in parse_catalog(block, "README.md")]
+    assert {b.engine for b in boards} == set(ENGINES)
