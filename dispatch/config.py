@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 class ConfigError(ValueError):
-    pass
+    """Limits or URLs that would make the layer misbehave (a crawl run twice, a lost lock)."""
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ _OBJECT_SETTINGS = (
 
 
 class CrawlError(RuntimeError):
-    pass
+    """The crawl process could not run or report its result."""
 
 
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 class UnknownBoard(LookupError):
-    pass
+    """A board name the catalog does not have."""
 
 
 def crawl_board(

@@ -34,4 +34,4 @@ class ConsoleSender:
         return [(key, self.send_one(token, kwargs)) for key, token, kwargs in items]
 
     def close(self) -> None:
-        pass
+        """Nothing to release: the console holds no connection."""
