@@ -29,6 +29,9 @@ FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID", "")
 FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
 #: Android notification channel id for pushes.
 FCM_ANDROID_CHANNEL = os.environ.get("FCM_ANDROID_CHANNEL", "notices")
+#: iOS (APNs through FCM): the alert sound ("" for silent) and the app's bundle id (apns-topic)
+FCM_APNS_SOUND = os.environ.get("FCM_APNS_SOUND", "default")
+FCM_APNS_TOPIC = os.environ.get("FCM_APNS_TOPIC", "")
 #: Port of the demo board server (the catalog's `demo` boards point at it).
 DEMO_BOARD_PORT = int(os.environ.get("DEMO_BOARD_PORT", "8765"))
 #: Base URL substituted for ``{demo}`` in catalog URLs.

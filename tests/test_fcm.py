@@ -84,7 +84,16 @@ def test_ios_push_shape(fake: FakeFcm, sender: FcmSender) -> None:
         "apns-push-type": "alert",
         "apns-priority": "10",
     }
+    assert message["apns"]["payload"]["aps"]["sound"] == "default"
     assert all(isinstance(v, str) for v in message["data"].values())
+
+
+def test_ios_settings_are_configurable(fake: FakeFcm, sender: FcmSender) -> None:
+    kwargs = build_message(POST, "ios", "notices", apns_sound="", apns_topic="kr.ac.x.notice")
+    assert sender.send_one("device-j", kwargs).outcome is Outcome.SENT
+    [message] = fake.messages_for("device-j")
+    assert message["apns"]["headers"]["apns-topic"] == "kr.ac.x.notice"
+    assert "sound" not in message["apns"]["payload"]["aps"]  # silent
 
 
 def test_web_push_and_bad_platform() -> None:

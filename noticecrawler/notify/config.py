@@ -61,6 +61,8 @@ class NotifyConfig:
     sweep_max_sends: int = DEFAULTS["NOTIFY_SWEEP_MAX_SENDS"]
     sweep_limit: int = DEFAULTS["NOTIFY_SWEEP_LIMIT"]
     android_channel: str = "notices"
+    apns_sound: str = "default"
+    apns_topic: str = ""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_attempts < 1 or self.concurrency < 1:
@@ -102,4 +104,6 @@ def from_settings(module: ModuleType | None = None) -> NotifyConfig:
         sweep_max_sends=int(setting(module, "NOTIFY_SWEEP_MAX_SENDS")),
         sweep_limit=int(setting(module, "NOTIFY_SWEEP_LIMIT")),
         android_channel=str(getattr(module, "FCM_ANDROID_CHANNEL", "notices") or "notices"),
+        apns_sound=str(getattr(module, "FCM_APNS_SOUND", "default")),
+        apns_topic=str(getattr(module, "FCM_APNS_TOPIC", "")),
     )

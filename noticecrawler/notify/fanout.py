@@ -30,6 +30,8 @@ from noticecrawler.notify.matching import Matcher, MatcherCache, Subscription
 @dataclass(frozen=True)
 class FanoutOptions:
     android_channel: str = "notices"
+    apns_sound: str = "default"
+    apns_topic: str = ""
     #: longer than a batch can take: batch size / concurrency x (connect + read timeout)
     lease_seconds: float = 600.0
     #: pushes tried at most this many times per device, then `failed`
@@ -44,7 +46,11 @@ class FanoutOptions:
     def from_settings(cls, **overrides: Any) -> FanoutOptions:
         from noticecrawler import settings
 
-        values: dict[str, Any] = {"android_channel": settings.FCM_ANDROID_CHANNEL}
+        values: dict[str, Any] = {
+            "android_channel": settings.FCM_ANDROID_CHANNEL,
+            "apns_sound": settings.FCM_APNS_SOUND,
+            "apns_topic": settings.FCM_APNS_TOPIC,
+        }
         values.update(overrides)
         return cls(**values)
 
@@ -142,7 +148,12 @@ def send_batch(
         if platform not in messages:
             title = options.board_titles.get(post["board"])
             messages[platform] = build_message(
-                post, platform, options.android_channel, board_title=title
+                post,
+                platform,
+                options.android_channel,
+                board_title=title,
+                apns_sound=options.apns_sound,
+                apns_topic=options.apns_topic,
             )
         items.append((row["id"], row["fcm_token"], messages[platform]))
     # pushed and recorded chunk by chunk: a worker killed mid-batch repeats at most one chunk

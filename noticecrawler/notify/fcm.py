@@ -76,13 +76,16 @@ def build_message(
     *,
     board_title: str | None = None,
     ttl_seconds: int = 86400,
+    apns_sound: str = "default",
+    apns_topic: str = "",
 ) -> dict[str, Any]:
     """The ``FCMNotification.notify()`` kwargs (without the token) announcing one post.
 
     ``post`` needs ``id`` (the posts table's id: unique across boards, so it is the tag that
     makes a repeated push replace the first one on the phone), ``board``, ``title`` and ``url``.
     The notification's title is the board's display name (``board_title``, else
-    ``post["board_title"]``, else the board name), its body the post's title.
+    ``post["board_title"]``, else the board name), its body the post's title. iOS: the
+    ``apns_sound`` (empty: silent) and, when set, the ``apns-topic`` (the app's bundle id).
     """
     platform = device_platform.lower()
     if platform not in PLATFORMS:
@@ -103,14 +106,13 @@ def build_message(
             "notification": {"channel_id": android_channel, "tag": post_id},
         }
     elif platform == "ios":
-        message["apns_config"] = {
-            "headers": {
-                "apns-collapse-id": post_id,
-                "apns-push-type": "alert",
-                "apns-priority": "10",
-            },
-            "payload": {"aps": {"sound": "default", "thread-id": board}},
-        }
+        headers = {"apns-collapse-id": post_id, "apns-push-type": "alert", "apns-priority": "10"}
+        if apns_topic:
+            headers["apns-topic"] = apns_topic
+        aps: dict[str, Any] = {"thread-id": board}
+        if apns_sound:
+            aps["sound"] = apns_sound
+        message["apns_config"] = {"headers": headers, "payload": {"aps": aps}}
     else:
         webpush: dict[str, Any] = {
             "headers": {"Urgency": "high", "TTL": str(ttl_seconds)},

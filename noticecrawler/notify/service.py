@@ -40,6 +40,8 @@ def _outside_transaction(conn: Conn, what: str) -> None:
 def fanout_options(config: NotifyConfig) -> fanout.FanoutOptions:
     return fanout.FanoutOptions(
         android_channel=config.android_channel,
+        apns_sound=config.apns_sound,
+        apns_topic=config.apns_topic,
         lease_seconds=config.lease_seconds,
         max_attempts=config.max_attempts,
         concurrency=config.concurrency,
@@ -113,7 +115,13 @@ def drain_outbox(
 def push_test(device: dict[str, Any], sender: Sender, config: NotifyConfig) -> SendResult:
     """One test push to a device (``devices`` row); nothing is recorded."""
     post = {"id": "push-test", "board": "noticecrawler", "title": "push test", "url": ""}
-    message = build_message(post, device["platform"], config.android_channel)
+    message = build_message(
+        post,
+        device["platform"],
+        config.android_channel,
+        apns_sound=config.apns_sound,
+        apns_topic=config.apns_topic,
+    )
     return sender.send_one(device["fcm_token"], message)
 
 
