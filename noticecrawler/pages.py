@@ -18,6 +18,10 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 
 
+class StoreFailed(RuntimeError):
+    """A page's posts could not be stored; the message says which board, page and why."""
+
+
 class PageBatch:
     def __init__(self, key: str, expected: int):
         self.key = key

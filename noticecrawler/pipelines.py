@@ -20,7 +20,7 @@ from scrapy.utils.misc import load_object
 
 from noticecrawler.db import queries
 from noticecrawler.db.settings import database_url
-from noticecrawler.pages import PageBatch, PageTracker
+from noticecrawler.pages import PageBatch, PageTracker, StoreFailed
 
 logger = logging.getLogger(__name__)
 
@@ -106,15 +106,26 @@ class StorePipeline:
         batch.on_full(self._flush)
         if batch.full:
             await self._flush(batch)
-        await batch.done
+        try:
+            await batch.done
+        except StoreFailed as exc:  # logged once by _flush; the spider ends the crawl
+            raise DropItem(str(exc)) from None
         return item
 
     async def _flush(self, batch: PageBatch) -> None:
         try:
             statuses = await self._store(batch.items)
-        except Exception as exc:
-            batch.fail(exc)
-            raise
+        except (psycopg.Error, OSError) as exc:
+            board = ItemAdapter(batch.items[0]).get("board")
+            message = (
+                f"board `{board}`: storing {len(batch.items)} posts of {batch.key} failed "
+                f"({type(exc).__name__}: {str(exc).strip()}); the next crawl stores them"
+            )
+            logger.error("%s", message)
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("noticecrawler/store/failed_pages")
+            batch.fail(StoreFailed(message))
+            return
         batch.resolve(statuses)
 
     async def _store(self, items: list[Any]) -> dict[str, str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import psycopg
 
+from tests.conftest import run_crawl
+
 
 def posts(db: psycopg.Connection, board: str) -> list[dict]:
     return db.execute(
@@ -107,4 +109,30 @@ def test_a_page_larger_than_concurrent_items_is_stored_in_chunks(crawl, db) -> N
     result = crawl("demo", "CONCURRENT_ITEMS=4")
     assert result.returncode == 0, result.log
     assert result.run["new"] == 33 and result.run["finish_reason"] == "finished"
+    assert len(posts(db, "demo")) == 33
+
+
+def test_a_store_that_fails_ends_the_crawl_loudly_and_loses_nothing(crawl, crawl_env, db) -> None:
+    # a role that may record crawl runs but not write posts: the page's INSERT really fails
+    db.execute("CREATE ROLE nc_limited LOGIN")
+    db.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO nc_limited")
+    db.execute("GRANT INSERT, UPDATE ON crawl_runs TO nc_limited")
+    db.execute("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO nc_limited")
+    limited = crawl_env["DATABASE_URL"].replace("postgres:@", "nc_limited:@", 1)
+    assert limited != crawl_env["DATABASE_URL"]
+
+    failed = run_crawl("demo", {**crawl_env, "DATABASE_URL": limited})
+    assert failed.run["finish_reason"] == "store_failed"
+    assert failed.run["errors"] >= 1
+    assert "permission denied" in failed.run["error_detail"]
+    assert "the next crawl stores them" in failed.run["error_detail"]
+    errors = [line for line in failed.log.splitlines() if " ERROR: " in line]
+    assert len(errors) == 1, errors  # one line, not a traceback per post
+    assert posts(db, "demo") == []
+
+    # page 1 is now in the HTTP cache: the next crawl gets a 304 for it and still stores its
+    # posts (it is the board's first stored crawl, so it reads its 3 pages)
+    again = crawl("demo")
+    assert again.run["finish_reason"] == "finished"
+    assert again.run["not_modified"] == 1 and again.run["new"] == 33
     assert len(posts(db, "demo")) == 33

@@ -58,7 +58,7 @@ from noticecrawler.extract import (
     with_query,
 )
 from noticecrawler.items import Attachment, Post
-from noticecrawler.pages import PageTracker
+from noticecrawler.pages import PageTracker, StoreFailed
 from noticecrawler.spiders.details import DetailsMixin
 from noticecrawler.spiders.ids import auto_id, keep_only
 
@@ -152,9 +152,12 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
             for post in chunk:
                 post.list_url = response.url
                 yield post
-            statuses.update(
-                await batch.done if batch is not None else {p.post_id: "new" for p in chunk}
-            )
+            try:
+                statuses.update(
+                    await batch.done if batch is not None else {p.post_id: "new" for p in chunk}
+                )
+            except StoreFailed as exc:  # already logged by the store pipeline
+                self.end_crawl(str(exc), "store_failed")
         for post in fresh:
             if self.wants_detail(statuses.get(post.post_id)):
                 yield self.detail_request(post)
@@ -322,11 +325,15 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
 
     def fail_board(self, message: str, reason: str = "board_error") -> None:
         """Log once with the board name, count it, and end the crawl with ``reason``."""
+        self.logger.error("board `%s`: %s", self.board.name, message)
+        self.end_crawl(f"board `{self.board.name}`: {message}", reason)
+
+    def end_crawl(self, detail: str, reason: str) -> None:
+        """Count the error, keep its detail for the crawl-runs record, end with ``reason``."""
         stats = self.crawler.stats
         assert stats is not None
         stats.inc_value(f"noticecrawler/errors/{reason}")
-        stats.set_value("noticecrawler/error_detail", f"board `{self.board.name}`: {message}")
-        self.logger.error("board `%s`: %s", self.board.name, message)
+        stats.set_value("noticecrawler/error_detail", detail)
         raise CloseSpider(reason)
 
     def list_failed(self, failure: Any) -> None:
