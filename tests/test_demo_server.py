@@ -263,7 +263,7 @@ def test_stall_off_answers_at_once(demo: DemoServer) -> None:
     demo.set_stall("unstall", 0)
     started = time.monotonic()
     assert fetch(demo.list_url("unstall"))[0] == 200
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 15  # not the 30 s stall
 
 
 def test_requests_log_and_log_lines(demo: DemoServer, caplog: pytest.LogCaptureFixture) -> None:

@@ -117,7 +117,7 @@ def test_run_crawl_in_a_fresh_process_and_kill_at_timeout(
     demo_server.set_stall("demo", 30)
     killed = run_crawl("demo", timeout=1.5, settings=settings)
     assert killed["finish_reason"] == "time_limit" and killed["errors"] == 1
-    assert killed["seconds"] < 6
+    assert killed["seconds"] < 15  # killed at 1.5 s, not run to the 30 s stall
     from noticecrawler.db import connect
 
     with connect(database_url) as conn:
