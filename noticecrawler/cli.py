@@ -5,9 +5,13 @@ noticecrawler db upgrade      apply the SQL migrations (idempotent)
 noticecrawler db url          print the database URL in use (starts the embedded one)
 noticecrawler boards          list the catalog
 noticecrawler runs BOARD      the board's last crawl runs
+noticecrawler health          every enabled board: ok / failing / stale / never (exit 1 if bad)
 noticecrawler posts BOARD     the board's stored posts
+noticecrawler detect URL|FILE guess a board's engine, print a catalog row
 noticecrawler serve-demo      run the demo board server in the foreground
+noticecrawler up              embedded servers, demo board, a worker and beat (development)
 noticecrawler down            stop the embedded PostgreSQL and Redis
+noticecrawler users|devices|subscriptions|notifications|push-test   notification operations
 """
 
 from __future__ import annotations
