@@ -219,6 +219,105 @@ def _encode(answer: _Answer) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
 
 
+#: what a request head may weigh before the connection is dropped (asyncio streams' limit)
+_MAX_HEAD = 65536
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: a minimal HTTP/1.1 parser over the bytes as they arrive.
+
+    Requests are answered one at a time, in order; while one waits (``delay``) or stalls, the
+    bytes of the next stay buffered. Garbage, an oversized head or ``Connection: close`` end
+    the connection, as a client hanging up does.
+    """
+
+    def __init__(self, fake: FakeFcm) -> None:
+        self.fake = fake
+        self.buffer = b""
+        self.busy = False  # an answer is delayed or stalled
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        with self.fake._lock:
+            self.fake.connections_opened += 1
+        self.fake._connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # headers and body in one write anyway; no delayed-ACK stalls
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fake._connections.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+        self.transport = None
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self._serve()
+
+    def _serve(self) -> None:
+        """Answer every complete request in the buffer, until one has to wait."""
+        while self.transport is not None and not self.busy:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > _MAX_HEAD:
+                    self.close()
+                return
+            try:
+                request_line, *lines = self.buffer[:end].decode("latin-1").split("\r\n")
+                method, path, _ = request_line.split(" ", 2)
+                headers = {}
+                for line in lines:
+                    name, sep, value = line.partition(":")
+                    if sep:
+                        headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length") or 0)
+                if length < 0:
+                    raise ValueError(length)
+            except ValueError:  # garbage
+                self.close()
+                return
+            start = end + 4
+            if len(self.buffer) < start + length:
+                return  # the body is still on its way
+            raw = self.buffer[start : start + length]
+            self.buffer = self.buffer[start + length :]
+            if self.fake.delay and method == "POST" and path != "/token":
+                self.busy = True
+                loop = asyncio.get_running_loop()
+                self.timer = loop.call_later(
+                    self.fake.delay, self._answer, method, path, headers, raw
+                )
+                return
+            self._answer(method, path, headers, raw)
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> None:
+        self.timer = None
+        if self.transport is None:
+            return
+        answer = _respond(self.fake, method, path, headers, raw)
+        if answer is _STALL:
+            self.busy = True  # no answer until stop() closes the connection
+            return
+        if answer.count:
+            self.fake._count(answer.token, answer.status)
+        self.transport.write(_encode(answer))
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+            return
+        if self.busy:
+            self.busy = False
+            self._serve()
+
+
 class FakeFcm:
     def __init__(
         self, token: str = "test-token", project: str = "test-project", delay: float = 0.0
@@ -238,21 +337,20 @@ class FakeFcm:
         self._global: list[Behaviour] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
-        self._stopping: asyncio.Event | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._connections: set[_Connection] = set()
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeFcm:
-        """Serve on an asyncio loop in a thread: one coroutine per keep-alive connection, so
-        a delayed or stalled answer holds no thread and the fake keeps up with the sender."""
+        """Serve on an asyncio loop in a thread: one protocol object per keep-alive connection,
+        so a delayed or stalled answer holds no thread and the fake keeps up with the sender."""
         ready = threading.Event()
         self._loop = asyncio.new_event_loop()
 
         async def open_server() -> None:
-            self._stopping = asyncio.Event()
-            self._server = await asyncio.start_server(
-                self._connection, "127.0.0.1", 0, backlog=1024
+            assert self._loop is not None
+            self._server = await self._loop.create_server(
+                lambda: _Connection(self), "127.0.0.1", 0, backlog=1024
             )
             ready.set()
 
@@ -273,11 +371,10 @@ class FakeFcm:
         loop = self._loop
 
         async def close() -> None:
-            assert self._server is not None and self._stopping is not None
-            self._stopping.set()  # releases stalled answers
+            assert self._server is not None
             self._server.close()
-            for writer in list(self._writers):  # idle keep-alive connections
-                writer.close()
+            for connection in list(self._connections):  # idle, delayed and stalled ones
+                connection.close()
             await asyncio.sleep(0)
 
         asyncio.run_coroutine_threadsafe(close(), loop).result(10)
@@ -287,48 +384,6 @@ class FakeFcm:
         loop.close()
         self._server = None
         self._loop = None
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with self._lock:
-            self.connections_opened += 1
-        self._writers.add(writer)
-        sock = writer.get_extra_info("socket")
-        if sock is not None:  # headers and body in one write anyway; no delayed-ACK stalls
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                request_line, *lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = request_line.split(" ", 2)
-                headers = {}
-                for line in lines:
-                    name, sep, value = line.partition(":")
-                    if sep:
-                        headers[name.strip().lower()] = value.strip()
-                raw = await reader.readexactly(int(headers.get("content-length") or 0))
-                if self.delay and method == "POST" and path != "/token":
-                    await asyncio.sleep(self.delay)
-                answer = _respond(self, method, path, headers, raw)
-                if answer is _STALL:
-                    assert self._stopping is not None
-                    await self._stopping.wait()
-                    return
-                if answer.count:
-                    self._count(answer.token, answer.status)
-                writer.write(_encode(answer))
-                await writer.drain()
-                if headers.get("connection", "").lower() == "close":
-                    return
-        except (
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ConnectionError,
-            ValueError,
-        ):
-            return  # the client hung up (timeouts in tests) or sent garbage
-        finally:
-            self._writers.discard(writer)
-            writer.close()
 
     def __enter__(self) -> FakeFcm:
         return self.start()

@@ -34,6 +34,7 @@ batch), never closes its event loop, and bypasses the bounded adapter and the 40
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -63,6 +64,10 @@ DEFAULT_ENDPOINT = "https://fcm.googleapis.com/v1/projects"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 MAX_BODY_CHARS = 240
 PLATFORMS = ("android", "ios", "web")
+#: the token a batch's message template is built with (a NUL can be in no real token)
+_PLACEHOLDER = "\x00fcm-token\x00"
+#: (bytes before the token's JSON string, bytes after), or None: pyfcm builds every payload
+_Template = tuple[bytes, bytes] | None
 
 
 def _clip(text: str, limit: int) -> str:
@@ -248,18 +253,50 @@ class FcmSender:
 
         async def send_all() -> list[SendResult]:
             gate = asyncio.Semaphore(limit)
-            return list(await asyncio.gather(*(self._send(t, kw, gate) for _, t, kw in items)))
+            templates: dict[int, _Template] = {}
+            return list(
+                await asyncio.gather(
+                    *(self._send(self._payload(t, kw, templates), gate) for _, t, kw in items)
+                )
+            )
 
         results = self.transport.run(send_all())
         return [(item[0], result) for item, result in zip(items, results, strict=True)]
 
-    async def _send(
-        self, token: str, message_kwargs: Mapping[str, Any], gate: asyncio.Semaphore
-    ) -> SendResult:
+    def _payload(
+        self, token: str, message_kwargs: Mapping[str, Any], templates: dict[int, _Template]
+    ) -> bytes | SendResult:
+        """The request body for ``token``: pyfcm builds each message once per batch, with a
+        placeholder token, and the device's token is spliced in (JSON-escaped) — the same bytes
+        as ``parse_payload`` per device, for a fraction of the CPU. Unusual tokens (empty, not
+        a string) go through pyfcm itself."""
+        if isinstance(token, str) and token:
+            key = id(message_kwargs)  # the batch's items share one kwargs dict per platform
+            if key not in templates:
+                templates[key] = self._template(message_kwargs)
+            template = templates[key]
+            if isinstance(template, tuple):
+                head, tail = template
+                return b"".join((head, json.dumps(token, ensure_ascii=False).encode(), tail))
         try:
-            payload = self.fcm.parse_payload(fcm_token=token, **message_kwargs)
+            return bytes(self.fcm.parse_payload(fcm_token=token, **message_kwargs))
         except (FCMError, TypeError) as exc:
             return SendResult(Outcome.INVALID, error=f"message not built: {exc}")
+
+    def _template(self, message_kwargs: Mapping[str, Any]) -> _Template:
+        try:
+            whole = self.fcm.parse_payload(fcm_token=_PLACEHOLDER, **message_kwargs)
+        except (FCMError, TypeError):
+            return None  # every device gets pyfcm's own error
+        mark = json.dumps(_PLACEHOLDER, ensure_ascii=False).encode()
+        if whole.count(mark) != 1:
+            return None
+        head, _, tail = whole.partition(mark)
+        return head, tail
+
+    async def _send(self, payload: bytes | SendResult, gate: asyncio.Semaphore) -> SendResult:
+        if isinstance(payload, SendResult):
+            return payload
         stale: str | None = None
         async with gate:
             for attempt in range(2):
