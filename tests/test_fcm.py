@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -313,3 +314,20 @@ def test_parse_retry_after_date() -> None:
     now = 1_700_000_000.0
     header = email.utils.formatdate(now + 90, usegmt=True)
     assert parse_retry_after(header, now=now) == pytest.approx(90, abs=1)
+
+
+def test_a_batch_sends_each_device_exactly_what_pyfcm_builds_for_it(
+    fake: FakeFcm, sender: FcmSender
+) -> None:
+    # the batch reuses one payload per platform with the token spliced in: every device must
+    # still get pyfcm's own message, whatever its token holds
+    tokens = ['quo"te', "back\\slash", "한글토큰", "line\u2028sep", "plain-token:APA91b"]
+    messages = {p: build_message(POST, p, "notices") for p in ("android", "ios", "web")}
+    items = [(f"{p}-{t}", f"{p}-{t}", messages[p]) for p in messages for t in tokens]
+    results = sender.send_batch(items)
+    assert all(r.outcome is Outcome.SENT for _, r in results)
+    for platform, kwargs in messages.items():
+        for token in tokens:
+            [got] = fake.messages_for(f"{platform}-{token}")
+            pyfcm = json.loads(sender.fcm.parse_payload(fcm_token=f"{platform}-{token}", **kwargs))
+            assert got == pyfcm["message"]
