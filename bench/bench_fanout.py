@@ -12,9 +12,9 @@ The fake FCM (tests/fakefcm.py) runs in a child process, answering each request 
 ``--delay-ms`` to stand in for FCM's latency; both clients send the same messages to it:
 
 * ``sender/N``: ``FcmSender.send_batch(items, concurrency=N)`` — N in flight on the sender's
-  transport (one aiohttp session on its own loop, keep-alive connections); before it, a
-  thread pool over pyfcm's
-  thread-local requests sessions sharing one keep-alive connection pool.
+  transport (keep-alive connections on its own event loop, answers parsed by httptools);
+  before it, an aiohttp session, and before that a thread pool over pyfcm's thread-local
+  requests sessions sharing one keep-alive connection pool.
 * ``pyfcm-async``: ``FCMNotification.async_notify_multiple_devices`` — aiohttp, every message
   at once, a new session (connection) per message.
 """
