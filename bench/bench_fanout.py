@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--baseline-max", type=int, default=10_000)
     # the notifier node of deploy/celery.env: prefork, one process per CPU, each task pushing
-    # NOTIFY_SEND_CONCURRENCY at a time on threads
+    # NOTIFY_SEND_CONCURRENCY at a time over keep-alive connections
     parser.add_argument("--notify-pool", default="prefork", choices=["prefork", "threads"])
     parser.add_argument("--notify-procs", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()

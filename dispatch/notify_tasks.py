@@ -2,7 +2,7 @@
 :mod:`noticecrawler.notify.service`. All run on the ``notify_tasks`` queue (routed by name).
 
 * ``notify_post(post_id)``: takes the outbox row, plans the fan-out, sends one ``send_batch``
-  per ``NOTIFY_BATCH_SIZE`` devices.
+  per ``NOTIFY_BATCH_SIZE`` devices as soon as their rows are committed.
 * ``send_batch(post_id, device_ids, attempt)``: pushes the batch; devices to retry are
   re-queued as one task with a countdown (Retry-After or backoff), never slept on.
 * ``sweep_outbox()``: every ``NOTIFY_SWEEP_INTERVAL`` seconds (beat), re-sends ``notify_post``
@@ -43,9 +43,13 @@ _RUNTIME: service.Runtime | None = None
 @app.task(name="dispatch.notify_post", acks_late=True, ignore_result=True)
 def notify_post(post_id: int) -> dict[str, Any]:
     runtime = _runtime()
-    planned = service.announce_post(runtime.connection(), post_id, runtime.matcher(), CONFIG)
-    for batch in planned["batches"]:
-        send_batch.apply_async((post_id, batch, 1))
+    planned = service.announce_post(
+        runtime.connection(),
+        post_id,
+        runtime.matcher(),
+        CONFIG,
+        enqueue=lambda batch: send_batch.apply_async((post_id, batch, 1)),
+    )
     return {k: planned[k] for k in ("post_id", "announced", "devices")} | {
         "batches": len(planned["batches"])
     }

@@ -112,9 +112,9 @@ FEED_EXPORT_ENCODING = "utf-8"
 # --- notifications (see docs/notifications.md) ------------------------------------------------
 #: devices per send_batch task, and pushes in flight inside one task
 NOTIFY_BATCH_SIZE = 500
-NOTIFY_SEND_CONCURRENCY = 32
-#: outcomes are stored after every this many pushes of a batch
-NOTIFY_RECORD_EVERY = 128
+NOTIFY_SEND_CONCURRENCY = 100
+#: at most this many pushes of a batch sent and not yet recorded (stored every half of it)
+NOTIFY_RECORD_EVERY = 256
 #: tries per (post, device); retry n waits max(Retry-After, base * 2**(n-1)) up to the max
 NOTIFY_MAX_ATTEMPTS = 5
 NOTIFY_RETRY_BASE_DELAY = 10.0

@@ -22,6 +22,11 @@ Conn = psycopg.Connection[Any]
 DEAD_WORKER = "00000000-0000-0000-0000-0000000000de"
 
 
+def plan(*args: Any, **kwargs: Any) -> list[list[int]]:
+    """plan_post's batches, all of them."""
+    return list(plan_post(*args, **kwargs))
+
+
 def one(db: Conn, sql: str, params: tuple[Any, ...] = ()) -> Any:
     row = db.execute(sql, params).fetchone()
     assert row is not None
@@ -91,12 +96,12 @@ def test_plan_inserts_one_row_per_active_device_of_matching_users(db: Conn) -> N
     db.execute("UPDATE devices SET active = false WHERE id = %s", (c1,))
     post = add_post(db, "2학기 국가장학금 신청 안내")
 
-    batches = plan_post(db, post, matcher(db), batch_size=1)
+    batches = plan(db, post, matcher(db), batch_size=1)
     assert batches == [[a1], [a2]]
     assert set(rows(db, post)) == {a1, a2}
     assert {r["status"] for r in rows(db, post).values()} == {"queued"}
 
-    assert plan_post(db, post, matcher(db), batch_size=10) == [[a1, a2]]  # idempotent
+    assert plan(db, post, matcher(db), batch_size=10) == [[a1, a2]]  # idempotent
     assert len(rows(db, post)) == 2
     assert b1 not in rows(db, post) and d1 not in rows(db, post)
 
@@ -107,7 +112,7 @@ def test_send_batch_pushes_records_and_never_resends(
     user, _ = add_user(db, ("tok-a", "android"), ("tok-i", "ios"))
     subscribe(db, user, ["휴강"])
     post = add_post(db, "자료구조 휴강 안내")
-    [batch] = plan_post(db, post, matcher(db))
+    [batch] = plan(db, post, matcher(db))
 
     summary = send_batch(db, post, batch, sender, FanoutOptions(board_titles={"cse": "컴퓨터"}))
     assert summary["claimed"] == 2 and summary["sent"] == 2 and summary["retry"] == []
@@ -120,7 +125,7 @@ def test_send_batch_pushes_records_and_never_resends(
 
     again = send_batch(db, post, batch, sender)  # a redelivered task
     assert again["claimed"] == 0
-    assert plan_post(db, post, matcher(db)) == []
+    assert plan(db, post, matcher(db)) == []
     assert len(fake.messages) == 2
 
 
@@ -136,7 +141,7 @@ def test_outcomes_are_recorded_and_dead_devices_deactivated(
     fake.set_token_behaviour("other-sender", "sender_mismatch")
     fake.set_token_behaviour("bad", "invalid")
     fake.set_token_behaviour("busy", ("429", 12))
-    [batch] = plan_post(db, post, matcher(db))
+    [batch] = plan(db, post, matcher(db))
 
     summary = send_batch(db, post, batch, sender)
     assert summary["sent"] == 1
@@ -164,7 +169,7 @@ def test_outcomes_are_recorded_and_dead_devices_deactivated(
     assert active["ok"] == (True, None)
 
     fake.set_token_behaviour("busy", None)
-    assert plan_post(db, post, matcher(db)) == [[device["busy"]]]
+    assert plan(db, post, matcher(db)) == [[device["busy"]]]
     retried = send_batch(db, post, summary["retry"], sender)
     assert retried["sent"] == 1
     assert rows(db, post)[device["busy"]]["attempts"] == 2
@@ -178,7 +183,7 @@ def test_retries_end_in_failed_after_max_attempts(
     subscribe(db, user, ["공지"])
     post = add_post(db, "공지")
     fake.set_token_behaviour("flaky", "503")
-    plan_post(db, post, matcher(db))
+    plan(db, post, matcher(db))
     options = FanoutOptions(max_attempts=2)
     assert send_batch(db, post, [dev], sender, options)["retry"] == [dev]
     last = send_batch(db, post, [dev], sender, options)
@@ -193,16 +198,16 @@ def test_rows_of_a_dead_worker_are_reclaimed_after_the_lease(
     user, (done, stuck) = add_user(db, ("done", "android"), ("stuck", "android"))
     subscribe(db, user, ["공지"])
     post = add_post(db, "공지")
-    plan_post(db, post, matcher(db))
+    plan(db, post, matcher(db))
     send_batch(db, post, [done], sender)
     # a worker claims the other row and dies before recording anything
     with db.transaction():
         assert len(store.claim(db, post, [done, stuck], DEAD_WORKER, 600)) == 1
     assert send_batch(db, post, [done, stuck], sender)["claimed"] == 0  # lease still valid
-    assert plan_post(db, post, matcher(db)) == []
+    assert plan(db, post, matcher(db)) == []
 
     db.execute("UPDATE notifications SET lease_until = now() - interval '1 second'")
-    assert plan_post(db, post, matcher(db)) == [[stuck]]  # the sent row is not offered
+    assert plan(db, post, matcher(db)) == [[stuck]]  # the sent row is not offered
     summary = send_batch(db, post, [done, stuck], sender)
     assert summary["claimed"] == 1 and summary["sent"] == 1
     assert len(fake.messages_for("done")) == 1
@@ -214,7 +219,7 @@ def test_late_write_of_a_superseded_claim_is_dropped(db: Conn) -> None:
     user, (dev,) = add_user(db, ("late", "android"))
     subscribe(db, user, ["공지"])
     post = add_post(db, "공지")
-    plan_post(db, post, matcher(db))
+    plan(db, post, matcher(db))
     [row] = store.claim(db, post, [dev], "00000000-0000-0000-0000-000000000001", 0)
     store.claim(db, post, [dev], "00000000-0000-0000-0000-000000000002", 600)  # expired: taken
     outcome = {"id": row["id"], "status": "retry", "error": "late"}
@@ -226,7 +231,7 @@ def test_last_attempt_lost_with_its_worker_is_failed(db: Conn, sender: FcmSender
     user, (dev,) = add_user(db, ("lost", "android"))
     subscribe(db, user, ["공지"])
     post = add_post(db, "공지")
-    plan_post(db, post, matcher(db))
+    plan(db, post, matcher(db))
     store.claim(db, post, [dev], "00000000-0000-0000-0000-000000000003", 0)
     summary = send_batch(db, post, [dev], sender, FanoutOptions(max_attempts=1))
     assert summary["closed"] == 1 and summary["claimed"] == 0
@@ -239,7 +244,7 @@ def test_device_deactivated_between_plan_and_send(
     user, (dev,) = add_user(db, ("old-phone", "android"))
     subscribe(db, user, ["공지"])
     post = add_post(db, "공지")
-    [batch] = plan_post(db, post, matcher(db))
+    [batch] = plan(db, post, matcher(db))
     db.execute("UPDATE devices SET active = false")
     summary = send_batch(db, post, batch, sender)
     assert summary["claimed"] == 0 and summary["closed"] == 1
@@ -253,7 +258,7 @@ def test_concurrent_workers_push_each_device_once(
     user, _ = add_user(db, *[(f"dev-{i}", "android") for i in range(60)])
     subscribe(db, user, ["공지"])
     post = add_post(db, "공지")
-    [batch] = plan_post(db, post, matcher(db))
+    [batch] = plan(db, post, matcher(db))
     fake.delay = 0.002
     summaries: list[dict[str, Any]] = []
 
@@ -286,7 +291,7 @@ def test_send_batch_commits_on_a_non_autocommit_connection(
     post = add_post(db, "공지")
     with connect(database_url) as conn:
         cache = matcher_cache(conn)
-        [batch] = plan_post(conn, post, cache.get())
+        [batch] = plan(conn, post, cache.get())
         assert send_batch(conn, post, batch, sender)["sent"] == 1
     assert rows(db, post)[dev]["status"] == "sent"  # seen from another connection
 

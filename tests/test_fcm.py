@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import socket
@@ -281,6 +282,43 @@ def test_batch_of_200(fake: FakeFcm, sender: FcmSender) -> None:
     tokens = [m["token"] for m in fake.messages]
     assert sorted(tokens) == sorted(f"tok-{k}" for k in sent)  # each recorded exactly once
     assert len(set(r.message_name for r in by_key.values() if r.message_name)) == 198
+
+
+def test_stream_hands_results_back_in_chunks_and_never_runs_ahead_of_the_window(
+    fake: FakeFcm, sender: FcmSender
+) -> None:
+    """Pushes go on while the caller handles a chunk, but never more than ``window`` are sent
+    and not yet handled: what a worker killed mid-stream may push again."""
+    items = [(i, f"tok-{i}", android()) for i in range(120)]
+    handled: list[int] = []
+    ahead = []
+    for chunk in sender.send_stream(items, concurrency=8, window=20):
+        assert len(chunk) == 10 or len(handled) + len(chunk) == 120
+        time.sleep(0.05)  # a slow recording: the sending runs ahead as far as it may
+        ahead.append(len(fake.messages) - len(handled))
+        handled.extend(key for key, result in chunk if result.outcome is Outcome.SENT)
+    assert sorted(handled) == list(range(120))
+    assert max(ahead) <= 20
+    assert max(ahead) > 10  # the next pushes did go out while a chunk was being handled
+
+
+def test_stream_stopped_early_cancels_the_rest(fake: FakeFcm, sender: FcmSender) -> None:
+    fake.delay = 0.02
+    items = [(i, f"tok-{i}", android()) for i in range(200)]
+    stream = sender.send_stream(items, concurrency=4, window=8)
+    first = next(stream)
+    assert len(first) == 4
+    stream.close()  # the caller failed (say, its database went away)
+    time.sleep(0.3)
+    sent = len(fake.messages)
+    assert sent <= 8 + 4  # the window, plus the ones answered while the stream closed
+    time.sleep(0.2)
+    assert len(fake.messages) == sent  # nothing more goes out
+
+    async def others() -> int:
+        return len(asyncio.all_tasks()) - 1
+
+    assert sender.transport.run(others()) == 0  # no push left waiting for its turn forever
 
 
 def test_console_sender(capsys: pytest.CaptureFixture[str]) -> None:

@@ -156,6 +156,74 @@ def test_sweep_resends_stalled_fanouts_only(db: Conn, sender: FcmSender) -> None
     assert store.status_counts(db, done) == {"sent": 1}
 
 
+def test_batches_are_enqueued_as_their_slice_commits(db: Conn, database_url: str) -> None:
+    """A large fan-out starts pushing before it is fully planned: each batch is handed on as
+    soon as its rows are committed (seen from another connection), and the outbox row is
+    marked planned only after the last one."""
+    devices = add_users(db, [f"d{i}" for i in range(45)], ["장학금"])
+    post = add_post(db, "국가장학금 안내")
+    config = NotifyConfig(batch_size=2)  # slices of 2, 4, 8, 16 and then 20 subscriptions
+    seen: list[tuple[list[int], int, bool]] = []
+    with psycopg.connect(database_url, autocommit=True) as other:
+
+        def enqueue(batch: list[int]) -> None:
+            committed = other.execute(
+                "SELECT count(*) FROM notifications WHERE post_id = %s", (post,)
+            ).fetchone()
+            planned = other.execute(
+                "SELECT planned_at IS NOT NULL FROM notify_outbox WHERE post_id = %s", (post,)
+            ).fetchone()
+            assert committed is not None and planned is not None
+            seen.append((batch, committed[0], planned[0]))
+
+        result = service.announce_post(db, post, matcher(db), config, enqueue=enqueue)
+    batches = [batch for batch, _, _ in seen]
+    assert batches == result["batches"] and [d for b in batches for d in b] == devices
+    assert [len(b) for b in batches] == [2] * 22 + [1]
+    # rows committed when each batch was handed on: after each slice (2, 6, 14, 30), then all
+    assert [n for _, n, _ in seen] == [2] + [6] * 2 + [14] * 4 + [30] * 8 + [45] * 8
+    assert not any(planned for _, _, planned in seen)
+    assert store.outbox_row(db, post)["planned_at"] is not None  # type: ignore[index]
+
+
+def test_each_device_keeps_its_lowest_matching_subscription_across_slices(db: Conn) -> None:
+    [user_a, user_b] = [
+        one["id"]
+        for one in db.execute(
+            "INSERT INTO users (external_id) VALUES ('a'), ('b') RETURNING id"
+        ).fetchall()
+    ]
+    device = db.execute(
+        "INSERT INTO devices (user_id, fcm_token, platform) VALUES (%s, 'tok', 'android') "
+        "RETURNING id",
+        (user_a,),
+    ).fetchone()["id"]  # type: ignore[index]
+    subscribe = "INSERT INTO subscriptions (user_id, keywords) VALUES (%s, %s) RETURNING id"
+    first = db.execute(subscribe, (user_a, ["공지"])).fetchone()["id"]  # type: ignore[index]
+    db.execute(subscribe, (user_b, ["공지"]))  # no device: fills the first slice
+    db.execute(subscribe, (user_a, ["학사"]))  # the same device again, in the second slice
+    post = add_post(db, "학사 공지")
+    batches = list(service.fanout.plan_post(db, post, matcher(db), slice_size=2))
+    assert batches == [[device]]
+    row = db.execute("SELECT subscription_id FROM notifications").fetchone()
+    assert row is not None and row["subscription_id"] == first
+
+
+def test_sweep_resends_a_post_whose_planning_died(db: Conn) -> None:
+    add_users(db, ["a"], ["공지"])
+    config = NotifyConfig(sweep_age=30)
+    post = add_post(db, "공지")
+    with db.transaction():  # notify_post took the row, then its worker was killed
+        store.take_outbox(db, post)
+    assert service.sweep(db, config) == []  # it may still be planning
+    db.execute("UPDATE notify_outbox SET taken_at = taken_at - interval '1 minute'")
+    assert service.sweep(db, config) == [post]
+    result = service.announce_post(db, post, matcher(db), config)  # the re-sent notify_post
+    assert result["devices"] == 1
+    db.execute("UPDATE notify_outbox SET sent_at = sent_at - interval '1 minute'")
+    assert service.sweep(db, config) == []  # planned now (its rows are fresh, queued)
+
+
 def test_drain_outbox_prints_each_push(db: Conn) -> None:
     add_users(db, ["console-device-1"], ["장학금"])
     add_users(db, ["console-device-2"], ["졸업"])

@@ -15,12 +15,14 @@ from typing import Any
 DEFAULTS: dict[str, Any] = {
     # devices per send_batch task (one Celery message per this many pushes)
     "NOTIFY_BATCH_SIZE": 500,
-    # pushes in flight at once inside one send_batch task (threads over keep-alive connections)
-    "NOTIFY_SEND_CONCURRENCY": 32,
-    # outcomes are stored after every this many pushes of a batch: a worker killed mid-batch
-    # has pushed at most this many devices without recording it (they get the push again, with
-    # the same tag / collapse id, so the phone replaces the first)
-    "NOTIFY_RECORD_EVERY": 128,
+    # pushes in flight at once inside one send_batch task (keep-alive connections): with FCM
+    # answering in ~tens of ms, a process pushes about this many per RTT
+    "NOTIFY_SEND_CONCURRENCY": 100,
+    # at most this many pushes of a batch are sent and not yet recorded (outcomes are stored
+    # every half of it while the other half goes out): a worker killed mid-batch has pushed at
+    # most this many devices without recording it (they get the push again, with the same
+    # tag / collapse id, so the phone replaces the first)
+    "NOTIFY_RECORD_EVERY": 256,
     # tries per (post, device); after the last failed try the row is `failed`
     "NOTIFY_MAX_ATTEMPTS": 5,
     # retry n waits max(Retry-After, base * 2**(n-1)), at most the max (below the broker's

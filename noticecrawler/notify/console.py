@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, TextIO
 
 from noticecrawler.notify.fcm_errors import BatchItem, Outcome, SendResult
@@ -32,6 +32,13 @@ class ConsoleSender:
         self, items: Sequence[BatchItem], concurrency: int | None = None
     ) -> list[tuple[Any, SendResult]]:
         return [(key, self.send_one(token, kwargs)) for key, token, kwargs in items]
+
+    def send_stream(
+        self, items: Sequence[BatchItem], concurrency: int | None = None, window: int = 128
+    ) -> Generator[list[tuple[Any, SendResult]], None, None]:
+        step = max(1, window // 2)
+        for start in range(0, len(items), step):
+            yield self.send_batch(items[start : start + step])
 
     def close(self) -> None:
         """Nothing to release: the console holds no connection."""

@@ -3,7 +3,8 @@
 The Celery layer calls these plain functions; each is safe to run again for the same post:
 
 * ``plan_post`` inserts one ``notifications`` row per (post, active device of a matching
-  user) with ON CONFLICT DO NOTHING, and returns the devices still to push, in batches.
+  user) with ON CONFLICT DO NOTHING, slice by slice, and yields the devices still to push in
+  batches as their rows are committed.
 * ``send_batch`` claims a batch's rows (``sending`` under a lease, committed before any push),
   pushes, and records each outcome. A worker that dies mid-batch leaves ``sending`` rows
   behind; once their lease runs out they are claimable again (a push may then repeat — the
@@ -13,8 +14,9 @@ The Celery layer calls these plain functions; each is safe to run again for the 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +38,10 @@ class FanoutOptions:
     lease_seconds: float = 600.0
     #: pushes tried at most this many times per device, then `failed`
     max_attempts: int = 5
-    concurrency: int = 32
-    #: outcomes are stored after every this many pushes (what a killed worker may repeat)
-    record_every: int = 128
+    concurrency: int = 100
+    #: at most this many pushes sent and not yet stored (what a killed worker may repeat);
+    #: outcomes are stored every half of it while the other half goes out
+    record_every: int = 256
     #: board name → display name used as the notification's title
     board_titles: Mapping[str, str] = field(default_factory=dict)
 
@@ -76,18 +79,43 @@ def plan_post(
     matcher: Matcher,
     batch_size: int = 500,
     due_only: bool = False,
-) -> list[list[int]]:
-    """Insert the post's notification rows; return the devices still to push, in batches
-    (``due_only``: without the rows whose retry is not due yet)."""
+    slice_size: int | None = None,
+) -> Iterator[list[int]]:
+    """Insert the post's notification rows and yield the devices to push, in batches, each
+    batch only once its rows are committed — the caller may enqueue it at once.
+
+    The rows go in slice by slice (matching subscriptions by ascending id, so each device keeps
+    its lowest matching subscription; a batch's worth first, each slice twice the last, up to
+    ``slice_size``, default ten batches' worth): the first pushes of a post matching 100k
+    devices go out while the rest is still being inserted. Then come the rows left open by
+    earlier runs (a redelivered task, a dead worker's lease, ``due_only``: retries whose time
+    has come). Safe to run again."""
+    size = max(1, batch_size)
+    largest = max(1, slice_size or 10 * size)
     with conn.transaction():
         post = store.load_post(conn, post_id)
-        if post is None:
-            return []
-        subscription_ids = matcher.match(post["title"], post["board"], post["body"])
-        store.insert_notifications(conn, post_id, sorted(subscription_ids))
+    if post is None:
+        return
+    subscription_ids = sorted(matcher.match(post["title"], post["board"], post["body"]))
+    offered: set[int] = set()
+    waiting: list[int] = []
+    start, step = 0, min(size, largest)
+    while start < len(subscription_ids):
+        with conn.transaction():
+            inserted = store.insert_notifications(
+                conn, post_id, subscription_ids[start : start + step]
+            )
+        start, step = start + step, min(2 * step, largest)
+        offered.update(inserted)
+        waiting.extend(inserted)
+        while len(waiting) >= size:
+            yield waiting[:size]
+            del waiting[:size]
+    with conn.transaction():
         pending = store.open_device_ids(conn, post_id, due_only)
-    size = max(1, batch_size)
-    return [pending[i : i + size] for i in range(0, len(pending), size)]
+    waiting.extend(d for d in pending if d not in offered)
+    for start in range(0, len(waiting), size):
+        yield waiting[start : start + size]
 
 
 _STATUS = {
@@ -156,14 +184,14 @@ def send_batch(
                 apns_topic=options.apns_topic,
             )
         items.append((row["id"], row["fcm_token"], messages[platform]))
-    # pushed and recorded chunk by chunk: a worker killed mid-batch repeats at most one chunk
-    step = max(1, options.record_every)
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        results = dict(
-            sender.send_batch(items[start : start + step], concurrency=options.concurrency)
-        )
-        _record(conn, claim_id, chunk, results, options, summary)
+    # recorded chunk by chunk while the next pushes go out; at most `record_every` pushes are
+    # ever sent and not yet recorded: what a worker killed mid-batch may push again
+    by_id = {row["id"]: row for row in rows}
+    stream = sender.send_stream(items, options.concurrency, max(1, options.record_every))
+    with contextlib.closing(stream):
+        for results in stream:
+            chunk = [by_id[key] for key, _ in results]
+            _record(conn, claim_id, chunk, dict(results), options, summary)
     return summary
 
 

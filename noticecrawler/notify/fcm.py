@@ -35,9 +35,11 @@ batch), never closes its event loop, and bypasses the bounded adapter and the 40
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 import google.auth.exceptions
@@ -222,7 +224,7 @@ class FcmSender:
         credentials_file: str | None = None,
         credentials: Credentials | None = None,
         endpoint: str | None = None,
-        max_concurrency: int = 32,
+        max_concurrency: int = 100,
         timeout: tuple[float, float] = (5.0, 10.0),
     ) -> None:
         if not (credentials_file or credentials):
@@ -248,21 +250,68 @@ class FcmSender:
         self, items: Sequence[BatchItem], concurrency: int | None = None
     ) -> list[tuple[Any, SendResult]]:
         """Send every item, ``concurrency`` at a time; results in the order of ``items``."""
-        if not items:
-            return []
-        limit = max(1, min(concurrency or self.max_concurrency, self.max_concurrency))
+        results: dict[int, SendResult] = {}
+        for chunk in self._stream(items, concurrency, 2 * len(items)):
+            results.update(chunk)
+        return [(item[0], results[index]) for index, item in enumerate(items)]
 
-        async def send_all() -> list[SendResult]:
+    def send_stream(
+        self, items: Sequence[BatchItem], concurrency: int | None = None, window: int = 128
+    ) -> Generator[list[tuple[Any, SendResult]], None, None]:
+        """Send every item, ``concurrency`` at a time, handing results back in chunks of
+        ``window // 2`` in the order they complete. The pushes go on while the caller handles
+        a chunk, but at most ``window`` are ever sent and not yet handed back and handled:
+        what a worker killed mid-stream may have pushed without recording it. Stopping early
+        (an exception in the caller) cancels the pushes not yet answered."""
+        for chunk in self._stream(items, concurrency, window):
+            yield [(items[index][0], result) for index, result in chunk]
+
+    def _stream(
+        self, items: Sequence[BatchItem], concurrency: int | None, window: int
+    ) -> Generator[list[tuple[int, SendResult]], None, None]:
+        if not items:
+            return
+        limit = max(1, min(concurrency or self.max_concurrency, self.max_concurrency))
+        window = max(1, window)
+        step = max(1, window // 2)
+        loop = self.transport.loop
+        budget = asyncio.Semaphore(window)  # pushes started and not yet handled by the caller
+        chunks: queue.SimpleQueue[list[tuple[int, SendResult]] | None] = queue.SimpleQueue()
+
+        async def send_all() -> None:
             gate = asyncio.Semaphore(limit)
             templates: dict[int, _Template] = {}
-            return list(
-                await asyncio.gather(
-                    *(self._send(self._payload(t, kw, templates), gate) for _, t, kw in items)
-                )
-            )
+            done: list[tuple[int, SendResult]] = []
 
-        results = self.transport.run(send_all())
-        return [(item[0], result) for item, result in zip(items, results, strict=True)]
+            async def one(index: int, token: str, kwargs: Mapping[str, Any]) -> None:
+                await budget.acquire()
+                payload = self._payload(token, kwargs, templates)
+                done.append((index, await self._send(payload, gate)))
+                if len(done) >= step:
+                    chunks.put(done.copy())
+                    done.clear()
+
+            try:
+                await asyncio.gather(*(one(i, t, kw) for i, (_, t, kw) in enumerate(items)))
+                if done:
+                    chunks.put(done)
+            finally:
+                chunks.put(None)
+
+        def release(n: int) -> None:
+            for _ in range(n):
+                budget.release()
+
+        running = asyncio.run_coroutine_threadsafe(send_all(), loop)
+        try:
+            while (chunk := chunks.get()) is not None:
+                yield chunk
+                loop.call_soon_threadsafe(release, len(chunk))
+            running.result()  # a failure of the sending itself (a bug) is the caller's
+        finally:
+            if not running.done():
+                running.cancel()
+                concurrent.futures.wait([running], timeout=5)
 
     def _payload(
         self, token: str, message_kwargs: Mapping[str, Any], templates: dict[int, _Template]
@@ -334,7 +383,7 @@ def make_sender(
     project_id: str | None = None,
     endpoint: str | None = None,
     *,
-    max_concurrency: int = 32,
+    max_concurrency: int = 100,
     timeout: tuple[float, float] = (5.0, 10.0),
 ) -> Sender:
     """An FcmSender when a credentials file and a project id are configured, else the console.

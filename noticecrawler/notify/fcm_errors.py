@@ -14,7 +14,7 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -58,6 +58,13 @@ class Sender(Protocol):
     def send_batch(
         self, items: Sequence[BatchItem], concurrency: int | None = None
     ) -> list[tuple[Any, SendResult]]: ...
+
+    def send_stream(
+        self, items: Sequence[BatchItem], concurrency: int | None = None, window: int = 128
+    ) -> Generator[list[tuple[Any, SendResult]], None, None]:
+        """Results in chunks of ``window // 2`` as they come; at most ``window`` pushes sent
+        and not yet handed back, so the caller stores a chunk while the next ones go out."""
+        ...
 
     def close(self) -> None: ...
 

@@ -1,7 +1,8 @@
 """What the notify tasks do, as plain functions (tested without Celery).
 
-* ``announce_post``: takes the post's outbox row and plans its fan-out in one transaction;
-  returns the batches of devices to push. A post not in the outbox is never announced.
+* ``announce_post``: takes the post's outbox row and plans its fan-out slice by slice, handing
+  each batch of devices to push on as soon as its rows are committed. A post not in the
+  outbox is never announced.
 * ``push_batch``: claims, pushes and records one batch (fanout.send_batch); when devices are to
   be retried, says after how long (``retry_in``: FCM's Retry-After or the exponential backoff,
   whichever is longer) and makes the rows due no earlier.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -50,15 +51,31 @@ def fanout_options(config: NotifyConfig) -> fanout.FanoutOptions:
 
 
 def announce_post(
-    conn: Conn, post_id: int, matcher: Matcher, config: NotifyConfig
+    conn: Conn,
+    post_id: int,
+    matcher: Matcher,
+    config: NotifyConfig,
+    enqueue: Callable[[list[int]], Any] | None = None,
 ) -> dict[str, Any]:
-    """Take the outbox row and plan the post; ``batches`` are the devices to push now."""
+    """Take the outbox row and plan the post; ``batches`` are the devices to push now.
+
+    ``enqueue`` is called with each batch as soon as its rows are committed (the notify task
+    sends a ``send_batch`` for it), so pushing starts while a large fan-out is still being
+    planned. The outbox row is marked planned once every batch is out; a planner that dies
+    before leaves it taken but unplanned, and the sweep sends the post again."""
     _outside_transaction(conn, f"announce_post({post_id})")
     with conn.transaction():
-        if not store.take_outbox(conn, post_id):
-            logger.warning("notify_post(%s): the post is not in the outbox; not announced", post_id)
-            return {"post_id": post_id, "announced": False, "devices": 0, "batches": []}
-        batches = fanout.plan_post(conn, post_id, matcher, config.batch_size, due_only=True)
+        taken = store.take_outbox(conn, post_id)
+    if not taken:
+        logger.warning("notify_post(%s): the post is not in the outbox; not announced", post_id)
+        return {"post_id": post_id, "announced": False, "devices": 0, "batches": []}
+    batches = []
+    for batch in fanout.plan_post(conn, post_id, matcher, config.batch_size, due_only=True):
+        if enqueue is not None:
+            enqueue(batch)
+        batches.append(batch)
+    with conn.transaction():
+        store.mark_planned(conn, post_id)
     devices = sum(len(b) for b in batches)
     return {"post_id": post_id, "announced": True, "devices": devices, "batches": batches}
 

@@ -54,11 +54,11 @@ def load_post(conn: psycopg.Connection[Any], post_id: int) -> dict[str, Any] | N
 
 def insert_notifications(
     conn: psycopg.Connection[Any], post_id: int, subscription_ids: Sequence[int]
-) -> int:
+) -> list[int]:
     """One `queued` row per active device of the users of these subscriptions (once per
     device, whatever the number of its user's matching subscriptions); existing rows are kept.
-    Returns the number of rows inserted."""
-    cur = conn.execute(
+    Returns the devices whose rows were inserted now, in ascending order."""
+    rows = conn.execute(
         """
         INSERT INTO notifications (post_id, device_id, subscription_id)
         SELECT %(post_id)s, d.id, min(s.id)
@@ -67,10 +67,11 @@ def insert_notifications(
         WHERE s.id = ANY(%(subscription_ids)s)
         GROUP BY d.id
         ON CONFLICT (post_id, device_id) DO NOTHING
+        RETURNING device_id
         """,
         {"post_id": post_id, "subscription_ids": list(subscription_ids)},
-    )
-    return cur.rowcount
+    ).fetchall()
+    return sorted(int(r["device_id"]) for r in rows)
 
 
 def open_device_ids(
@@ -268,13 +269,19 @@ def take_outbox(conn: psycopg.Connection[Any], post_id: int) -> bool:
     return row is not None
 
 
+def mark_planned(conn: psycopg.Connection[Any], post_id: int) -> None:
+    """Every notification row of the post is in (and its batches enqueued)."""
+    conn.execute("UPDATE notify_outbox SET planned_at = now() WHERE post_id = %s", (post_id,))
+
+
 def sweep_outbox(
     conn: psycopg.Connection[Any], age: float, max_sends: int, limit: int
 ) -> list[int]:
     """Posts whose ``notify_post`` must be sent again, marked as sent now.
 
     A post qualifies when its outbox row is untaken ``age`` seconds after it was written (the
-    broker was away), or its fan-out stalled: rows queued for ``age`` seconds, claimed by a
+    broker was away), taken but not planned ``age`` seconds later (its notify_post died while
+    inserting the rows), or its fan-out stalled: rows queued for ``age`` seconds, claimed by a
     worker whose lease ran out, or to retry ``age`` seconds past their due time (their task was
     lost). Each post is sent at most once per ``age`` seconds and ``max_sends`` times in all.
     """
@@ -285,6 +292,10 @@ def sweep_outbox(
         WITH candidates AS (
             SELECT post_id FROM notify_outbox
             WHERE taken_at IS NULL AND created_at < now() - make_interval(secs => %(age)s)
+            UNION
+            SELECT post_id FROM notify_outbox
+            WHERE taken_at IS NOT NULL AND planned_at IS NULL
+              AND taken_at < now() - make_interval(secs => %(age)s)
             UNION
             SELECT DISTINCT post_id FROM notifications
             WHERE status IN ('queued', 'sending', 'retry')
