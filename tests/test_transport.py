@@ -140,6 +140,7 @@ def test_requests_share_one_keep_alive_connection(
     assert head.startswith("POST /v1/projects/p/messages:send HTTP/1.1\r\n")
     assert f"Host: 127.0.0.1:{server.port}" in head
     assert "Authorization: Bearer t" in head and "Content-Length: 8" in head
+    assert "User-Agent: noticecrawler-push/1" in head
 
 
 def test_concurrent_requests_stay_within_the_limit(serve: Callable[..., Server]) -> None:

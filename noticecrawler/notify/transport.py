@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httptools
 
 T = TypeVar("T")
+USER_AGENT = "noticecrawler-push/1"
 
 
 class TransportError(ConnectionError):
@@ -79,7 +80,8 @@ def _target(url: str) -> tuple[_Origin, str]:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host = parts.netloc.rpartition("@")[2]
-    return _Origin(parts.scheme, parts.hostname, port), f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+    start = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+    return _Origin(parts.scheme, parts.hostname, port), start
 
 
 def _head(url: str, headers: Mapping[str, str], length: int) -> tuple[_Origin, bytes]:
