@@ -280,6 +280,7 @@ def test_operations_commands(
     run(database_url, "notifications", str(post))
     out = capsys.readouterr().out
     assert "sent=1" in out and "ios" in out and "projects/nc-test/messages/" in out
+    assert "planned 20" in out and "re-sent by the sweep 0x" in out
 
     with pytest.raises(SystemExit, match="needs keywords"):
         run(database_url, "subscriptions", "add", "alice")

@@ -132,6 +132,7 @@ def test_new_post_on_the_demo_board_is_pushed_once_to_each_matching_device(
     assert recipients == {match, match_ios, whole_board}
     taken = store.outbox_row(db, post)
     assert taken is not None and taken["taken_at"] is not None and taken["attempts"] == 0
+    assert taken["planned_at"] is not None
 
 
 def test_sigkilled_notify_worker_mid_fanout_every_device_gets_the_post(

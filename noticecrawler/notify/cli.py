@@ -154,7 +154,8 @@ def notifications_show(args: argparse.Namespace, settings: Any) -> int:
         else:
             print(
                 f"  outbox: written {outbox['created_at']:%Y-%m-%d %H:%M:%S}, "
-                f"taken {outbox['taken_at'] or '-'}, re-sent by the sweep {outbox['attempts']}x"
+                f"taken {outbox['taken_at'] or '-'}, planned {outbox['planned_at'] or '-'}, "
+                f"re-sent by the sweep {outbox['attempts']}x"
             )
         counts = store.status_counts(conn, post_id)
         print("  " + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no devices"))
