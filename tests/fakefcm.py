@@ -208,13 +208,14 @@ def _fault(fake: FakeFcm, token: str | None, behaviour: Behaviour) -> Any:
     return _Answer(token, status, fcm_error_body(status, rpc_status, text, error_code), headers)
 
 
-def _encode(answer: _Answer) -> bytes:
+def _encode(answer: _Answer, close: bool = False) -> bytes:
     data = json.dumps(answer.body).encode()
     head = [
         f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Error')}",
         "Content-Type: application/json; charset=UTF-8",
         f"Content-Length: {len(data)}",
         *(f"{name}: {value}" for name, value in answer.headers.items()),
+        *(["Connection: close"] if close else []),
     ]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
 
@@ -237,6 +238,7 @@ class _Connection(asyncio.Protocol):
         self.busy = False  # an answer is delayed or stalled
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.answered = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -309,8 +311,11 @@ class _Connection(asyncio.Protocol):
             return
         if answer.count:
             self.fake._count(answer.token, answer.status)
-        self.transport.write(_encode(answer))
-        if headers.get("connection", "").lower() == "close":
+        self.answered += 1
+        limit = self.fake.requests_per_connection
+        hang_up = bool(limit) and self.answered >= limit
+        self.transport.write(_encode(answer, close=hang_up))
+        if hang_up or headers.get("connection", "").lower() == "close":
             self.close()
             return
         if self.busy:
@@ -325,6 +330,9 @@ class FakeFcm:
         self.expected_token = token
         self.project = project
         self.delay = delay
+        #: answer this many requests on a connection, the last with ``Connection: close``, and
+        #: hang up (as Google's front ends do now and then); 0: keep connections open
+        self.requests_per_connection = 0
         self.messages: list[dict[str, Any]] = []
         self.seen: list[Seen] = []
         #: TCP connections accepted so far (keep-alive reuse shows as few connections)

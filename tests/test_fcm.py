@@ -321,6 +321,17 @@ def test_stream_stopped_early_cancels_the_rest(fake: FakeFcm, sender: FcmSender)
     assert sender.transport.run(others()) == 0  # no push left waiting for its turn forever
 
 
+def test_server_closing_connections_now_and_then_loses_and_repeats_nothing(
+    fake: FakeFcm, sender: FcmSender
+) -> None:
+    fake.requests_per_connection = 7
+    items = [(i, f"tok-{i}", android()) for i in range(300)]
+    results = sender.send_batch(items, concurrency=16)
+    assert all(r.outcome is Outcome.SENT for _, r in results)
+    assert sorted(m["token"] for m in fake.messages) == sorted(f"tok-{i}" for i in range(300))
+    assert fake.connections_opened >= 300 // 7  # it did hang up on every 7th answer
+
+
 def test_console_sender(capsys: pytest.CaptureFixture[str]) -> None:
     console = ConsoleSender()
     results = console.send_batch([("k", "abcdefghijklmnopqrstuvwxyz", android())])
