@@ -34,7 +34,7 @@ class ConsoleSender:
         return [(key, self.send_one(token, kwargs)) for key, token, kwargs in items]
 
     def send_stream(
-        self, items: Sequence[BatchItem], concurrency: int | None = None, window: int = 128
+        self, items: Sequence[BatchItem], concurrency: int | None = None, window: int = 256
     ) -> Generator[list[tuple[Any, SendResult]], None, None]:
         step = max(1, window // 2)
         for start in range(0, len(items), step):

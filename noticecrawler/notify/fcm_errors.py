@@ -60,7 +60,7 @@ class Sender(Protocol):
     ) -> list[tuple[Any, SendResult]]: ...
 
     def send_stream(
-        self, items: Sequence[BatchItem], concurrency: int | None = None, window: int = 128
+        self, items: Sequence[BatchItem], concurrency: int | None = None, window: int = 256
     ) -> Generator[list[tuple[Any, SendResult]], None, None]:
         """Results in chunks of ``window // 2`` as they come; at most ``window`` pushes sent
         and not yet handed back, so the caller stores a chunk while the next ones go out."""

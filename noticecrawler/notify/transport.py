@@ -179,7 +179,9 @@ class _Connection(asyncio.Protocol):
         self.close()  # whatever comes later belongs to no request
 
     async def request(self, data: bytes, read_timeout: float) -> Reply:
-        assert self.transport is not None and self.waiter is None
+        assert self.waiter is None, "one request at a time"
+        if self.transport is None or self.closed:  # the server hung up as it accepted
+            raise TransportError("connection closed before the request was sent")
         loop = asyncio.get_running_loop()
         self._begin()
         self.waiter = waiter = loop.create_future()
