@@ -250,13 +250,15 @@ class _Pool:
                 ),
                 self.connect_timeout,
             )
-        except TimeoutError:
-            raise TimeoutError(
-                f"no connection to {host}:{port} within {self.connect_timeout:g} s"
-            ) from None
-        finally:
+        except BaseException as exc:
             self.connecting -= 1
-            self._wake()
+            self._wake()  # the slot is free again
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(
+                    f"no connection to {host}:{port} within {self.connect_timeout:g} s"
+                ) from None
+            raise
+        self.connecting -= 1
         if connection.transport is None and not connection.closed:
             connection.connection_made(transport)  # some loops call it only after returning
         return connection
