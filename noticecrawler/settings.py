@@ -82,6 +82,10 @@ HTTPCACHE_ALWAYS_STORE = True
 HTTPCACHE_IGNORE_HTTP_CODES = [500, 502, 503, 504, 408, 429, 404, 403]
 
 DOWNLOADER_MIDDLEWARES = {
+    # the stock cache answers a download error with the cached page: a board that is down would
+    # look unchanged. Ours lets the error through to the retry middleware and the errback.
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
+    "noticecrawler.httpcache.NoErrorRecoveryCacheMiddleware": 900,
     # closest to the downloader: sees the real status before the cache turns a 304 into a 200
     "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
 }
