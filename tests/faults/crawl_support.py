@@ -175,3 +175,48 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+# --- crawls forked from the test process (as a worker runs them) ---------------------------------
+
+
+@dataclass
+class Crawl:
+    summary: dict[str, Any]
+    log: str
+
+    @property
+    def reason(self) -> str:
+        return str(self.summary.get("finish_reason"))
+
+
+class Crawler:
+    """Runs crawls the way ``crawl_site`` does (a fresh process forked from this one), with this
+    test's database, catalog and state directory; each crawl's log goes to its own file."""
+
+    def __init__(self, tmp: Path, database_url: str, catalog: Path, **settings: Any) -> None:
+        self.tmp = tmp
+        self.count = 0
+        self.settings: dict[str, Any] = {
+            "DATABASE_URL": database_url,
+            "NOTICECRAWLER_CATALOG": str(catalog),
+            "NOTICECRAWLER_HOME": str(tmp / "home"),
+            "HTTPCACHE_DIR": str(tmp / "home" / "httpcache"),
+            "NOTICECRAWLER_NOTIFY_SENDER": "",
+            "LOG_INSTALL_ROOT_HANDLER": True,
+            **settings,
+        }
+
+    def scrapy_settings(self, **overrides: Any) -> Any:
+        from dispatch.crawl import crawl_settings
+
+        return crawl_settings({**self.settings, **overrides})
+
+    def __call__(self, board: str, timeout: float = 60, **overrides: Any) -> Crawl:
+        from dispatch.crawl import run_crawl
+
+        self.count += 1
+        log = self.tmp / f"crawl-{self.count}-{board}.log"
+        settings = self.scrapy_settings(LOG_FILE=str(log), **overrides)
+        summary = run_crawl(board, timeout=timeout, settings=settings)
+        return Crawl(summary, log.read_text(errors="replace") if log.exists() else "")
