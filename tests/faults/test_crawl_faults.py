@@ -40,6 +40,7 @@ def runs(db: psycopg.Connection, board: str) -> list[dict]:
 
 # --- 1: a board that is down is an error of the run, never a cached copy ----------------------
 
+
 def test_a_board_down_or_stalled_or_5xx_is_an_error_even_with_a_cached_page(
     boards, crawl, db
 ) -> None:
