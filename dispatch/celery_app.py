@@ -79,5 +79,11 @@ def _lazy_config() -> dict[str, Any]:
     return celery_config(dispatch_config.current(), catalog_boards(noticecrawler.settings))
 
 
-app = Celery("noticecrawler", include=_includes(), set_as_current=True)
+# time limits travel with no message: each worker applies its own (dispatch/limits.py)
+app = Celery(
+    "noticecrawler",
+    include=_includes(),
+    set_as_current=True,
+    task_cls="dispatch.limits:WorkerLimitsTask",
+)
 app.add_defaults(_lazy_config)

@@ -61,6 +61,14 @@ class CrawlRunRecorder:
         if board is None:
             return
         with connect(self.url, autocommit=True) as conn:
+            if self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD"):
+                # we hold the board's lock: a run still marked running was left by a dead crawl
+                for run_id in queries.close_dead_runs(conn, board.name):
+                    logger.warning(
+                        "board `%s`: run %d was left running by a killed crawl; closed as killed",
+                        board.name,
+                        run_id,
+                    )
             self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
 
     def spider_closed(self, spider: Any, reason: str) -> None:

@@ -108,6 +108,11 @@ NOTICECRAWLER_FIRST_CRAWL_MAX_PAGES = 3
 NOTICECRAWLER_MAX_PAGES = 10
 #: Default timezone of boards that write local times.
 NOTICECRAWLER_DEFAULT_TIMEZONE = "Asia/Seoul"
+#: Set by whoever runs the crawl while holding the board's lock (the worker, `scrapy crawl`):
+#: the board's runs left `running` by a dead process are then closed as `killed`.
+NOTICECRAWLER_BOARD_LOCK_HELD = False
+#: `scrapy crawl <board>` takes the board's lock (refuses while a worker crawls the board).
+NOTICECRAWLER_BOARD_LOCK = True
 #: Dotted path of the function that sends `notify_post(post_id)` by name (None: do not notify).
 NOTICECRAWLER_NOTIFY_SENDER = "noticecrawler.notify.port.send_notify_task"
 
