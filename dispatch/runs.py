@@ -28,6 +28,7 @@ def crawl_board(
     timeout: float | None = None,
     interrupts: tuple[type[BaseException], ...] = (),
     interrupt_signals: tuple[int, ...] = (),
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Crawl ``board`` unless another task (another ``token``) is crawling it right now.
 
@@ -38,9 +39,10 @@ def crawl_board(
 
     ``interrupts`` (raised on ``interrupt_signals``, e.g. Celery's soft time limit) cut the wait
     for the crawl short; everywhere else the signal is held back, so stopping the crawl process,
-    recording the run and releasing the lock always run to the end.
+    recording the run and releasing the lock always run to the end. ``overrides``: Scrapy
+    settings of this crawl (tests, scripts).
     """
-    settings = crawl_settings({"NOTICECRAWLER_BOARD_LOCK_HELD": True})
+    settings = crawl_settings({**(overrides or {}), "NOTICECRAWLER_BOARD_LOCK_HELD": True})
     with held_back(interrupt_signals):
         url = None
         try:

@@ -95,6 +95,9 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
         super().__init__(*args, **kwargs)
         self.emitted: set[str] = set()
         self.first_crawl = True
+        #: the board's last run did not finish (killed, failed mid-paging): pages on past known
+        #: rows, up to the page limit, so posts of pages that run never stored are not lost
+        self.catch_up = False
         self.clock = lambda: datetime.now(self.board.zone)
 
     # --- paging ----------------------------------------------------------------------------
@@ -168,7 +171,7 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
             stats.inc_value("noticecrawler/paging/end_of_board")
             return
         # newest first: once the page's oldest regular row is known, so is everything after it
-        if statuses.get(regular[-1].post_id, "seen") != "new":
+        if statuses.get(regular[-1].post_id, "seen") != "new" and not self.catch_up:
             stats.inc_value("noticecrawler/paging/stopped_at_known")
             return
         if page >= self.page_limit():

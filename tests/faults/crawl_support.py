@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from noticecrawler.demo.catalog import board_entry
 
@@ -31,6 +31,10 @@ class BoardState:
     status: int = 0
     #: hold list requests this long before answering (0: answer at once)
     stall: float = 0.0
+    #: ...from this page on (1: every page)
+    stall_from: int = 1
+    #: posts per list page (0: all on one page)
+    per_page: int = 0
 
 
 class FaultBoard:
@@ -60,11 +64,11 @@ class FaultBoard:
         return post_id
 
     def entry(self, name: str, **fields: Any) -> str:
-        """The catalog entry of a board of this server (one list page, no paging)."""
-        self.board(name)
-        return board_entry(
-            name, start_url=f"{self.url}/{name}/list", next="none", interval="10m", **fields
-        )
+        """The catalog entry of a board of this server (``?page=N`` pages when it has
+        ``per_page`` set, else one list page)."""
+        paged = self.board(name).per_page > 0
+        values = {"next": "param:page" if paged else "none", "interval": "10m", **fields}
+        return board_entry(name, start_url=f"{self.url}/{name}/list", **values)
 
     def write_catalog(self, path: Path, *names: str) -> Path:
         path.write_text("".join(self.entry(n) for n in names), encoding="utf-8")
@@ -74,8 +78,9 @@ class FaultBoard:
     def fail(self, name: str, status: int) -> None:
         self.boards[name].status = status
 
-    def stall(self, name: str, seconds: float) -> None:
+    def stall(self, name: str, seconds: float, from_page: int = 1) -> None:
         self.boards[name].stall = seconds
+        self.boards[name].stall_from = from_page
 
     def heal(self, name: str) -> None:
         self.boards[name].status = 0
@@ -122,16 +127,19 @@ class FaultBoard:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def page(self, name: str) -> tuple[int, bytes, str]:
+    def page(self, name: str, page: int = 1) -> tuple[int, bytes, str]:
         with self._lock:
             state = self.boards.get(name)
             if state is None:
                 return 404, b"no such board\n", ""
+            posts = state.posts
+            if state.per_page:
+                posts = posts[(page - 1) * state.per_page : page * state.per_page]
             rows = "".join(
                 f'<tr><td class="no">{pid}</td><td class="title">'
                 f'<a href="/{name}/view?no={pid}">{html.escape(title)}</a></td>'
                 f'<td class="date">2026-11-{int(pid) % 28 + 1:02d}</td></tr>\n'
-                for pid, title in state.posts
+                for pid, title in posts
             )
         body = (
             "<html><head><meta charset='utf-8'></head><body>"
@@ -145,15 +153,17 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        name = urlsplit(self.path).path.strip("/").split("/")[0]
+        url = urlsplit(self.path)
+        name = url.path.strip("/").split("/")[0]
+        page = int(parse_qs(url.query).get("page", ["1"])[0])
         state = self.board.boards.get(name)
         self.board.requests.append((self.path, state.status if state else 404))
-        if state is not None and state.stall:
+        if state is not None and state.stall and page >= state.stall_from:
             self.board._wake.wait(state.stall)
         if state is not None and state.status:
             self._answer(state.status, b"fault\n", {})
             return
-        status, body, etag = self.board.page(name)
+        status, body, etag = self.board.page(name, page)
         if etag and self.headers.get("If-None-Match") == etag:
             self._answer(304, b"", {"ETag": etag})
             return
