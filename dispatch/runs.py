@@ -46,8 +46,8 @@ def crawl_board(
     with held_back(interrupt_signals):
         url = None
         try:
-            preflight.check_board(board, settings)
             url = preflight.check_database(board, settings)
+            preflight.check_board(board, settings)
             lock = BoardLock(client(cfg.lock_url), board, token, cfg.lock_expire)
             try:
                 holder = lock.acquire()
