@@ -4,12 +4,18 @@ processes and workers that are killed. Every test here failed before issue 9 was
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import billiard
 import psycopg
@@ -19,7 +25,16 @@ from dispatch import config
 from dispatch import runs as runs_module
 from noticecrawler.health import board_health
 from noticecrawler.preflight import CrawlNotStarted
-from tests.dispatch_helpers import RedisServer, free_port, redis_server
+from tests.conftest import ROOT
+from tests.dispatch_helpers import (
+    Dispatch,
+    RedisServer,
+    free_port,
+    make_dispatch,
+    redis_server,
+    tagged_pids,
+    wait_for,
+)
 from tests.faults.crawl_support import Crawler, FaultBoard
 
 pytestmark = pytest.mark.slow
@@ -218,3 +233,138 @@ def test_the_soft_limit_signal_never_escapes_or_skips_the_crawls_stop(
     finally:
         signal.signal(signal.SIGUSR1, previous)
         boards.heal("alpha")
+
+
+# --- with real Celery workers ------------------------------------------------------------------
+
+
+def worker_dispatch(
+    tmp_path: Path, redis: RedisServer, database_url: str, boards: FaultBoard, **limits: Any
+) -> Dispatch:
+    """A test Celery setup whose catalog holds the boards `alpha`, `beta` and `gamma`."""
+    d = make_dispatch(
+        tmp_path,
+        broker_url=redis.url,
+        result_url=redis.url,
+        database_url=database_url,
+        demo_url="http://127.0.0.1:9",
+        boards={},
+        overrides=limits,
+    )
+    boards.write_catalog(Path(d.env["NOTICECRAWLER_CATALOG"]), "alpha", "beta", "gamma")
+    return d
+
+
+# a shell with the default settings (soft limit 240 s) sending through the task object
+SEND_FROM_A_SHELL = """
+from dispatch.tasks import crawl_site
+print(crawl_site.apply_async(("alpha",)).id)
+"""
+
+
+def test_time_limits_are_the_workers_and_a_crawl_that_cannot_start_fails(
+    tmp_path, redis, database_url, boards
+) -> None:
+    d = worker_dispatch(
+        tmp_path, redis, database_url, boards, CRAWL_SOFT_TIME_LIMIT=2, CRAWL_TIME_LIMIT=4
+    )
+    try:
+        worker = d.worker("limits", concurrency=1)
+        app = d.app()
+        boards.stall("alpha", 60)
+        shell_env = {k: v for k, v in d.env.items() if not k.startswith("CRAWL_")}
+        shell_env["PYTHONPATH"] = str(ROOT)  # not the test app: the settings' defaults
+        sent = subprocess.run(
+            [sys.executable, "-c", SEND_FROM_A_SHELL],
+            env=shell_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert sent.returncode == 0, sent.stderr
+        summary = app.AsyncResult(sent.stdout.strip()).get(timeout=40)
+        # killed at the worker's 2 s, not the sender's 240 s (nor after 3 x 20 s of timeouts)
+        assert summary["finish_reason"] == "time_limit" and summary["seconds"] < 20, summary
+        # limits written into a message by hand are not obeyed either
+        explicit = app.send_task(
+            "dispatch.crawl_site", args=["alpha"], soft_time_limit=240, time_limit=300
+        ).get(timeout=40)
+        assert explicit["finish_reason"] == "time_limit" and explicit["seconds"] < 20
+        boards.heal("alpha")
+
+        # a crawl that cannot start: FAILURE, its reason, one error line and no traceback
+        failed = app.send_task("dispatch.crawl_site", args=["nosuch"])
+        with pytest.raises(Exception, match="board `nosuch`: crawl not started: not in the"):
+            failed.get(timeout=30)
+        assert failed.state == "FAILURE"
+        wait_for(lambda: "crawl_site[" + failed.id + "] raised" in worker.log(), 10, "the log")
+        log = worker.log()
+        lines = [line for line in log.splitlines() if "nosuch" in line]
+        assert len([line for line in lines if "ERROR" in line]) == 1, lines
+        assert "Traceback" not in log
+    finally:
+        d.stop_all()
+    assert tagged_pids(d.tag) == set()
+
+
+def notify_messages(redis: RedisServer) -> list[int]:
+    """The post ids of the notify_post tasks waiting in the notify queue (no notifier runs)."""
+    ids = []
+    for raw in redis.run("LRANGE", "notify_tasks", 0, -1):
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        ids.append(int(body[0][0]))
+    return ids
+
+
+def test_crawl_worker_sigkilled_mid_crawl_three_times_loses_and_repeats_nothing(
+    tmp_path, redis, database_url, boards, db
+) -> None:
+    # 5 posts a page; each round adds 7 posts (page 1 all new, page 2 with 2 new) and the
+    # worker is killed once page 1 is stored, while page 2 stalls
+    gamma = boards.board("gamma", 12)
+    gamma.per_page = 5
+    limits = {"CRAWL_SOFT_TIME_LIMIT": 3, "CRAWL_TIME_LIMIT": 4, "CRAWL_LOCK_EXPIRE": 5}
+    d = worker_dispatch(
+        tmp_path, redis, database_url, boards, **limits, CELERY_VISIBILITY_TIMEOUT=6
+    )
+    try:
+        worker = d.worker("crawler-0", concurrency=1)
+        app = d.app()
+        first = app.send_task("dispatch.crawl_site", args=["gamma"]).get(timeout=30)
+        assert first["new"] == 12, first  # the first crawl: stored silently
+        added: list[str] = []
+        for round_ in range(1, 4):
+            added += [boards.add_post("gamma", f"gamma round {round_} post {n}") for n in range(7)]
+            boards.stall("gamma", 60, from_page=2)
+            stored = len(posts(db, "gamma"))
+            sent = time.monotonic()
+            task = app.send_task("dispatch.crawl_site", args=["gamma"])
+            wait_for(lambda n=stored: len(posts(db, "gamma")) == n + 5, 20, "page 1 stored")
+            os.kill(worker.proc.pid, signal.SIGKILL)
+            worker.proc.wait(5)
+            wait_for(lambda: not tagged_pids(d.tag), 10, "the worker's processes to die")
+            boards.heal("gamma")
+            time.sleep(max(0.0, 6.5 - (time.monotonic() - sent)))  # Redis redelivers it
+            worker = d.worker(f"crawler-{round_}", concurrency=1)
+            summary = task.get(timeout=30)  # the same task, delivered again
+            assert summary["finish_reason"] == "finished" and summary["new"] == 2, summary
+
+        stored = posts(db, "gamma")
+        assert len(stored) == 12 + 21 and all(p["n"] == 1 for p in stored)  # none lost
+        announced = notify_messages(redis)
+        assert len(announced) == 21 and len(set(announced)) == 21  # each new post once
+        outbox = db.execute("SELECT count(*) AS n FROM notify_outbox").fetchone()["n"]
+        assert outbox == 21
+        reasons = [r["finish_reason"] for r in runs(db, "gamma")]
+        assert reasons == ["finished"] + ["killed", "finished"] * 3, reasons
+        assert all(r["finished_at"] for r in runs(db, "gamma"))
+    finally:
+        d.stop_all()
+    assert tagged_pids(d.tag) == set()
+
+
+def posts(db: psycopg.Connection, board: str) -> list[dict]:
+    return db.execute(
+        "SELECT post_id, count(*) AS n FROM posts WHERE board = %s GROUP BY post_id", (board,)
+    ).fetchall()
