@@ -23,9 +23,10 @@ import pytest
 
 from dispatch import config
 from dispatch import runs as runs_module
+from noticecrawler.boardlock import BoardLock
 from noticecrawler.health import board_health
 from noticecrawler.preflight import CrawlNotStarted
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_crawl_process
 from tests.dispatch_helpers import (
     Dispatch,
     RedisServer,
@@ -373,3 +374,50 @@ def posts(db: psycopg.Connection, board: str) -> list[dict]:
     return db.execute(
         "SELECT post_id, count(*) AS n FROM posts WHERE board = %s GROUP BY post_id", (board,)
     ).fetchall()
+
+
+# --- 10: `scrapy crawl` takes the workers' board lock -----------------------------------------
+
+
+def test_scrapy_crawl_takes_the_workers_board_lock(
+    boards, crawl, redis, crawl_env, db, tmp_path
+) -> None:
+    env = {
+        **crawl_env,
+        "NOTICECRAWLER_CATALOG": crawl.settings["NOTICECRAWLER_CATALOG"],
+        "CRAWL_LOCK_URL": redis.url,
+    }
+    # a worker is crawling `alpha`: scrapy crawl refuses in one line
+    worker_lock = BoardLock(redis.client(), "alpha", "task-42", 60)
+    assert worker_lock.acquire() is None
+    refused = run_crawl_process("alpha", env)
+    assert refused.returncode == 1
+    said = [line for line in refused.stderr.splitlines() if "alpha" in line]
+    assert said == ["board `alpha`: already being crawled (lock held by task-42); not crawled"]
+    assert "Spider opened" not in refused.stderr and "Traceback" not in refused.stderr
+    assert runs(db, "alpha") == []
+    worker_lock.release()
+
+    # scrapy crawl is crawling `alpha`: the worker's crawl of it is skipped
+    boards.stall("alpha", 30)
+    cmd = [sys.executable, "-m", "scrapy", "crawl", "alpha", "-s", "DOWNLOAD_TIMEOUT=20"]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        holder = wait_for(
+            lambda: redis.run("GET", "noticecrawler:crawl-lock:alpha"), 30, "scrapy's lock"
+        )
+        assert holder.startswith("scrapy:")
+        cfg = dispatch_config(redis.url, tmp_path)
+        skipped = runs_module.crawl_board("alpha", "task-43", cfg, overrides=crawl.settings)
+        assert skipped["skipped"] and skipped["holder"] == holder
+        boards.heal("alpha")
+        assert proc.wait(60) == 0
+    finally:
+        boards.heal("alpha")
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert redis.run("GET", "noticecrawler:crawl-lock:alpha") is None  # released
+    assert [r["finish_reason"] for r in runs(db, "alpha")] == ["finished"]
