@@ -25,8 +25,25 @@ from noticecrawler.pages import PageBatch, PageTracker, StoreFailed
 logger = logging.getLogger(__name__)
 
 
+#: bidi embeddings, overrides, isolates and marks: they reorder or hide text on the phone
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters (category Cc, whitespace aside) and bidi controls."""
+    return "".join(
+        c
+        for c in text
+        if c not in BIDI_CONTROLS and (c.isspace() or unicodedata.category(c) != "Cc")
+    )
+
+
 class NormalizePipeline:
-    """Checks the fields every post needs and tidies text (NFC, collapsed whitespace)."""
+    """Checks the fields every post needs and tidies text: control and bidi characters
+    stripped (the raw title kept in ``raw_title`` when that changed it), NFC, collapsed
+    whitespace."""
 
     REQUIRED = ("board", "post_id", "title", "url")
 
@@ -42,7 +59,12 @@ class NormalizePipeline:
         for key in ("title", "author", "category", "post_id"):
             value = adapter.get(key)
             if isinstance(value, str):
-                adapter[key] = " ".join(unicodedata.normalize("NFC", value).split())
+                clean = strip_controls(value)
+                if key == "title" and clean != value:
+                    _set(adapter, "raw_title", value)
+                    assert self.crawler.stats is not None
+                    self.crawler.stats.inc_value("noticecrawler/normalize/controls_stripped")
+                adapter[key] = " ".join(unicodedata.normalize("NFC", clean).split())
         missing = [key for key in self.REQUIRED if not adapter.get(key)]
         if missing:
             assert self.crawler.stats is not None

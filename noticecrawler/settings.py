@@ -92,6 +92,9 @@ DOWNLOADER_MIDDLEWARES = {
     "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
 }
 
+#: log lines name a post (board/post id), never print the whole item
+LOG_FORMATTER = "noticecrawler.logformatter.PostLogFormatter"
+
 ITEM_PIPELINES = {
     "noticecrawler.pipelines.NormalizePipeline": 100,
     "noticecrawler.pipelines.StorePipeline": 300,

@@ -421,3 +421,40 @@ def test_scrapy_crawl_takes_the_workers_board_lock(
             proc.wait(10)
     assert redis.run("GET", "noticecrawler:crawl-lock:alpha") is None  # released
     assert [r["finish_reason"] for r in runs(db, "alpha")] == ["finished"]
+
+
+# --- 11: control and bidi characters stripped from titles; log lines name posts -------------
+
+
+def test_titles_lose_control_and_bidi_characters_and_logs_never_print_a_post(
+    boards, crawl, db
+) -> None:
+    raw = "장학금\u202e 신청\u0007 안내\u2066(마감)\u2069\x1b[31m"
+    tricky = boards.add_post("alpha", raw)
+    huge = boards.add_post("alpha", "공지 " + "가나다라" * 25_000)  # a 100 KB title
+    done = crawl("alpha", LOG_LEVEL="DEBUG")
+    assert done.reason == "finished" and done.summary["new"] == 7, done.log
+
+    row = db.execute(
+        "SELECT id, title FROM posts WHERE board = 'alpha' AND post_id = %s", (tricky,)
+    ).fetchone()
+    assert row["title"] == "장학금 신청 안내(마감)[31m"
+    revisions = db.execute(
+        "SELECT title FROM post_revisions WHERE post_id = %s", (row["id"],)
+    ).fetchall()
+    assert [r["title"] for r in revisions] == [raw]  # the raw title, kept once
+    state = db.execute(
+        "SELECT state FROM posts WHERE board = 'alpha' AND post_id = %s", (tricky,)
+    ).fetchone()["state"]
+    assert state != "edited"
+
+    lines = done.log.splitlines()
+    assert max(len(line) for line in lines) < 1000, "a log line carries a whole item"
+    assert not any(c in done.log for c in ("\u202e", "\u2066", "\u0007", "\x1b"))
+    scraped = [line for line in lines if "Scraped post alpha/" in line]
+    assert len(scraped) == 7 and any(f"alpha/{huge} (#" in line for line in scraped)
+
+    # the next crawl sees the same board: nothing new, nothing edited, no second revision
+    again = crawl("alpha")
+    assert again.summary["new"] == 0 and again.summary["edited"] == 0, again.summary
+    assert db.execute("SELECT count(*) AS n FROM post_revisions").fetchone()["n"] == 1
