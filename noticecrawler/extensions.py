@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
@@ -36,6 +38,24 @@ def run_summary(stats: dict[str, Any], reason: str) -> dict[str, Any]:
         "error_detail": stats.get("noticecrawler/error_detail"),
         "finish_reason": reason,
     }
+
+
+def with_retry(url: str, work: Any, seconds: float, what: str) -> None:
+    """Run ``work(conn)`` on a fresh connection; a connection that cannot be opened or is lost
+    (PostgreSQL restarting) is tried again for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    delay = 0.25
+    while True:
+        try:
+            with connect(url, autocommit=True) as conn:
+                work(conn)
+            return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s: PostgreSQL not reachable (%s); retrying", what, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
 
 
 class CrawlRunRecorder:
@@ -86,8 +106,13 @@ class CrawlRunRecorder:
             return
         assert self.crawler.stats is not None
         summary = run_summary(self.crawler.stats.get_stats(), reason)
-        with connect(self.url, autocommit=True) as conn:
-            queries.finish_run(conn, self.run_id, summary)
+        run_id = self.run_id
+        seconds = self.crawler.settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
+
+        def finish(conn: psycopg.Connection[Any]) -> None:
+            queries.finish_run(conn, run_id, summary)
+
+        with_retry(self.url, finish, seconds, f"board `{spider.board.name}`: recording the run")
         level = logging.INFO if not summary["errors"] else logging.WARNING
         logger.log(
             level,

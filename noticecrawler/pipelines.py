@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import unicodedata
 from dataclasses import asdict, is_dataclass
 from typing import Any
@@ -159,10 +160,7 @@ class StorePipeline:
         statuses: dict[str, str] = {}
         for board, group in by_board.items():
             distinct = {a["post_id"]: a for a in group}
-            async with self._lock:  # one statement at a time on the connection
-                result = await queries.store_posts(
-                    self.conn, board, list(distinct.values()), self.announce
-                )
+            result = await self._store_page(board, list(distinct.values()))
             for a in group:
                 row = result.get(a["post_id"], {"id": None, "status": "seen", "queued": False})
                 first = distinct[a["post_id"]] is a
@@ -173,6 +171,41 @@ class StorePipeline:
                 statuses[a["post_id"]] = statuses.get(a["post_id"], status)
                 self.crawler.stats.inc_value(f"noticecrawler/store/{status}")
         return statuses
+
+    async def _store_page(self, board: str, posts: list[ItemAdapter]) -> dict[str, Any]:
+        """One page in one statement. A lost connection (PostgreSQL restarted, a failover) is
+        opened again and the statement retried for up to ``NOTICECRAWLER_DB_RETRY_SECONDS``:
+        the statement is idempotent (a page stored before the connection broke comes back as
+        seen, its outbox rows already written). Any other error fails the page at once."""
+        assert self.crawler.stats is not None
+        deadline = time.monotonic() + self.crawler.settings.getfloat(
+            "NOTICECRAWLER_DB_RETRY_SECONDS", 30
+        )
+        delay = 0.25
+        async with self._lock:  # one statement at a time on the connection
+            while True:
+                try:
+                    if self.conn is None or self.conn.closed:
+                        self.conn = await psycopg.AsyncConnection.connect(
+                            self.url, autocommit=True, connect_timeout=5
+                        )
+                    return await queries.store_posts(self.conn, board, posts, self.announce)
+                except psycopg.OperationalError as exc:
+                    if time.monotonic() + delay > deadline:
+                        raise
+                    logger.warning(
+                        "board `%s`: PostgreSQL connection lost (%s); retrying in %.1fs",
+                        board,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else "closed",
+                        delay,
+                    )
+                    self.crawler.stats.inc_value("noticecrawler/store/reconnects")
+                    if self.conn is not None:
+                        with contextlib.suppress(psycopg.Error):
+                            await self.conn.close()
+                    self.conn = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 4.0)
 
 
 def _set(adapter: ItemAdapter, key: str, value: Any) -> None:

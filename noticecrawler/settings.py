@@ -113,6 +113,9 @@ NOTICECRAWLER_FIRST_CRAWL_MAX_PAGES = 3
 NOTICECRAWLER_MAX_PAGES = 10
 #: Default timezone of boards that write local times.
 NOTICECRAWLER_DEFAULT_TIMEZONE = "Asia/Seoul"
+#: A lost database connection (PostgreSQL restarted) is opened again and the page's statement
+#: retried for up to this many seconds before the crawl ends as `store_failed`.
+NOTICECRAWLER_DB_RETRY_SECONDS = 30
 #: Set by whoever runs the crawl while holding the board's lock (the worker, `scrapy crawl`):
 #: the board's runs left `running` by a dead process are then closed as `killed`.
 NOTICECRAWLER_BOARD_LOCK_HELD = False

