@@ -80,26 +80,31 @@ class CrawlRunRecorder:
         board = getattr(spider, "board", None)
         if board is None:
             return
-        with connect(self.url, autocommit=True) as conn:
-            last = queries.last_runs(conn, board.name, 1)
-            if last and last[0]["finish_reason"] != "finished":
-                # it may have stored a page and died before the next: its known rows are no
-                # proof that the pages after them were read
-                spider.catch_up = True
-                logger.info(
-                    "board `%s`: the last run ended %s; reading up to the page limit",
+        seconds = self.crawler.settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
+        what = f"board `{board.name}`: starting the run"
+        with_retry(self.url, lambda conn: self._open_run(conn, spider), seconds, what)
+
+    def _open_run(self, conn: psycopg.Connection[Any], spider: Any) -> None:
+        board = spider.board
+        last = queries.last_runs(conn, board.name, 1)
+        if last and last[0]["finish_reason"] != "finished":
+            # it may have stored a page and died before the next: its known rows are no
+            # proof that the pages after them were read
+            spider.catch_up = True
+            logger.info(
+                "board `%s`: the last run ended %s; reading up to the page limit",
+                board.name,
+                last[0]["finish_reason"] or "without finishing",
+            )
+        if self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD"):
+            # we hold the board's lock: a run still marked running was left by a dead crawl
+            for run_id in queries.close_dead_runs(conn, board.name):
+                logger.warning(
+                    "board `%s`: run %d was left running by a killed crawl; closed as killed",
                     board.name,
-                    last[0]["finish_reason"] or "without finishing",
+                    run_id,
                 )
-            if self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD"):
-                # we hold the board's lock: a run still marked running was left by a dead crawl
-                for run_id in queries.close_dead_runs(conn, board.name):
-                    logger.warning(
-                        "board `%s`: run %d was left running by a killed crawl; closed as killed",
-                        board.name,
-                        run_id,
-                    )
-            self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
+        self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         if self.run_id is None:

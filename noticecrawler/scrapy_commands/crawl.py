@@ -1,9 +1,10 @@
 """``scrapy crawl <board>`` with the per-board lock the workers take.
 
 While a worker (or another ``scrapy crawl``) crawls the board, the command refuses in one line
-and exits 1. Otherwise it holds the lock for the whole crawl (renewed while it runs), so a
-worker's ``crawl_site`` of that board is skipped meanwhile, and runs left ``running`` by a dead
-crawl of the board are closed as ``killed``.
+and exits 1; so does it when the database is away or lacks migrations
+(:mod:`noticecrawler.preflight`). Otherwise it holds the lock for the whole crawl (renewed
+while it runs), so a worker's ``crawl_site`` of that board is skipped meanwhile, and runs left
+``running`` by a dead crawl of the board are closed as ``killed``.
 
 The lock store is the workers' (:func:`noticecrawler.boardlock.resolve_lock_url`). With an
 in-memory broker and no Redis named (tests) no worker can share a lock, and none is taken;
@@ -25,10 +26,18 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 
 from noticecrawler.boardlock import BoardLock, client, resolve_lock_url
 from noticecrawler.db.settings import redact
+from noticecrawler.preflight import CrawlNotStarted, check_database, record
 
 
 class Command(ScrapyCrawl):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if len(args) == 1:
+            try:  # a database that is away or not migrated: one line, not a traceback per part
+                check_database(args[0], self.settings)
+            except CrawlNotStarted as failure:
+                record(None, failure)
+                self.exitcode = 1
+                return
         lock = self._lock(args[0]) if len(args) == 1 else None
         if lock is None:
             super().run(args, opts)
