@@ -45,10 +45,15 @@ class Command(ScrapyCrawl):
         try:
             holder = lock.acquire()
         except redis.RedisError as exc:
-            self._refuse(
-                f"board `{args[0]}`: crawl not started: cannot reach the lock store at "
-                f"{redact(lock_url(self.settings))} (CRAWL_LOCK_URL): {exc}"
+            # a worker cannot take the lock from a store it cannot reach either (its crawl ends
+            # `lock_unavailable`), so no worker crawls the board meanwhile: crawl without it
+            print(
+                f"board `{args[0]}`: cannot reach the lock store at "
+                f"{redact(lock_url(self.settings))} (CRAWL_LOCK_URL): {exc}; crawling without "
+                "the lock",
+                file=sys.stderr,
             )
+            super().run(args, opts)
             return
         if holder is not None:
             self._refuse(
