@@ -13,6 +13,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
+from noticecrawler.boardlock import is_redis, resolve_lock_url
+
 #: name in noticecrawler.settings -> default
 DEFAULTS: dict[str, Any] = {
     # soft limit: the crawl process is killed and the run recorded as `time_limit`
@@ -65,10 +67,6 @@ class DispatchConfig:
         return self
 
 
-def is_redis(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(("redis://", "rediss://", "unix://"))
-
-
 def setting(module: ModuleType, name: str) -> Any:
     return getattr(module, name, DEFAULTS[name])
 
@@ -84,8 +82,6 @@ def from_settings(module: ModuleType) -> DispatchConfig:
     backend = str(setting(module, "CELERY_RESULT_BACKEND") or "") or (
         broker if is_redis(broker) else None
     )
-    from noticecrawler.boardlock import resolve_lock_url
-
     lock_url = resolve_lock_url(
         str(setting(module, "CRAWL_LOCK_URL") or ""), backend or "", broker, home
     )
