@@ -250,7 +250,6 @@ def _crawl_process(board: str, settings: Settings, sender: Any, parent_pid: int)
     _die_with_parent(parent_pid)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGQUIT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)  # not the pool's handlers
-    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # nor signals the parent held back
     try:
         summary = crawl_here(board, settings)
     except psycopg.OperationalError as exc:  # the database went away after the start check
