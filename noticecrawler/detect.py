@@ -1,10 +1,9 @@
 """``noticecrawler detect <URL or saved page>``: guess the board engine from the page's
 fingerprints and print a ready catalog row with the first posts it would extract, or say why
-it cannot. The lead wires ``add_arguments``/``run`` into the CLI."""
+it cannot. The command itself is ``noticecrawler.commands.detect``."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import urllib.request
@@ -18,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from parsel import Selector
 from scrapy.http import HtmlResponse, TextResponse, XmlResponse
 
-from noticecrawler.catalog import CatalogError, build_board
+from noticecrawler.catalog import build_board
 from noticecrawler.dates import parse_board_date
 from noticecrawler.encoding import fix_encoding
 from noticecrawler.items import Post
@@ -33,48 +32,6 @@ class Guess:
     engine: str
     reason: str
     fields: dict[str, Any] = field(default_factory=dict)
-
-
-def add_arguments(subparsers: Any) -> None:
-    p = subparsers.add_parser("detect", help="guess a board's engine and print a catalog row")
-    p.add_argument("target", help="a list page URL, or a saved list page / feed file")
-    p.add_argument("--url", default="", help="the URL a saved page came from")
-    p.add_argument("--name", default="new_board", help="the board name for the printed row")
-    p.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace, settings: Any) -> int:
-    try:
-        response = load(args.target, args.url)
-    except (OSError, ValueError) as e:
-        print(f"detect: cannot read {args.target}: {e}")
-        return 2
-    guess = guess_engine(response)
-    if guess is None:
-        print(
-            f"detect: {response.url}: no board found: no table rows, list items or feed "
-            "entries with links; write the row by hand (docs/engines.md)"
-        )
-        return 1
-    try:
-        raw, posts = try_guess(args.name, response, guess)
-    except CatalogError as e:
-        print(f"detect: {response.url}: looks like `{guess.engine}` ({guess.reason}) but {e}")
-        return 1
-    if not posts:
-        print(
-            f"detect: {response.url}: looks like `{guess.engine}` ({guess.reason}) but the "
-            "engine's selectors find no posts; set `row`/`title`/`link` by hand"
-        )
-        return 1
-    print(f"# engine `{guess.engine}`: {guess.reason}")
-    print(catalog_row(raw))
-    print(f"# first {min(5, len(posts))} of {len(posts)} posts:")
-    for post in posts[:5]:
-        when = post.published.isoformat() if post.published else "-"
-        pin = " [pinned]" if post.pinned else ""
-        print(f"#   {post.post_id:>10}  {when:25}  {post.title}{pin}  <{post.url}>")
-    return 0
 
 
 def load(target: str, url: str = "") -> TextResponse:

@@ -12,6 +12,8 @@ SPIDER_MODULES = ["noticecrawler.spiders"]
 NEWSPIDER_MODULE = "noticecrawler.spiders"
 #: Adds one spider per catalog board to the spiders found in SPIDER_MODULES.
 SPIDER_LOADER_CLASS = "noticecrawler.spiders.loader.CatalogSpiderLoader"
+#: ``scrapy crawl`` with one-line errors and an exit status that tells the truth
+COMMANDS_MODULE = "noticecrawler.commands.scrapy_commands"
 
 # --- environment (read here and nowhere else) -------------------------------------------------
 #: Where the embedded PostgreSQL/Redis, the HTTP cache and other state live (git-ignored).

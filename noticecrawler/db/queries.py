@@ -166,3 +166,17 @@ def board_health_rows(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]
         """
     )
     return {r["board"]: dict(r) for r in cur.fetchall()}
+
+
+def find_post(conn: psycopg.Connection[Any], ref: str) -> int | None:
+    """The id of the post ``ref`` names: a post id, or ``board:post_id``."""
+    board, sep, board_post = ref.partition(":")
+    if sep:
+        row = conn.execute(
+            "SELECT id FROM posts WHERE board = %s AND post_id = %s", (board, board_post)
+        ).fetchone()
+    elif ref.isdigit():
+        row = conn.execute("SELECT id FROM posts WHERE id = %s", (int(ref),)).fetchone()
+    else:
+        row = None
+    return None if row is None else int(row["id"])

@@ -1,0 +1,27 @@
+"""``noticecrawler posts BOARD``: the board's stored posts, newest first."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from noticecrawler.commands import command
+from noticecrawler.db import connect, queries
+from noticecrawler.db.settings import database_url
+
+
+def add_arguments(subparsers: Any) -> None:
+    command(subparsers, "posts", run, "stored posts of a board").add_argument("board")
+
+
+def run(args: argparse.Namespace, settings: Any) -> int:
+    with connect(database_url(settings)) as conn:
+        for p in queries.board_posts(conn, args.board):
+            print(format_post(p))
+    return 0
+
+
+def format_post(p: dict[str, Any], mark: str = "") -> str:
+    when = p["published_at"].strftime("%Y-%m-%d %H:%M") if p.get("published_at") else "?"
+    pin = "[pinned] " if p.get("pinned") else ""
+    return f"{mark:5}{p['post_id']:>6}  {when}  {pin}{p['title']}"
