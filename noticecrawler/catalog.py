@@ -8,7 +8,6 @@ a malformed one with a message naming the board and the field.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -197,26 +196,32 @@ def _substitute(value: str, substitutions: Mapping[str, str]) -> str:
 def parse_catalog(
     text: str, source: str = "catalog", substitutions: Mapping[str, str] | None = None
 ) -> list[BoardDef]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{source}: not valid TOML: {e}") from None
-    unknown = set(data) - {"defaults", "board"}
-    if unknown:
-        raise ValueError(
-            f"{source}: unknown top-level key(s) {sorted(unknown)}; use [defaults] and [[board]]"
-        )
+    """Every board of a catalog file; all its problems at once (catalog_check.CatalogInvalid)."""
+    from noticecrawler.catalog_check import CatalogInvalid, Problem, check, parse_toml
+
+    data = parse_toml(text, source)
+    found = check(data)
+    problems = found.pop(-1, [])
     defaults = data.get("defaults", {})
     boards: list[BoardDef] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(data.get("board", [])):
-        board = build_board(raw, defaults, substitutions or {})
+        if index in found:
+            problems += found[index]
+            continue
+        try:
+            board = build_board(raw, defaults, substitutions or {})
+        except CatalogError as e:
+            problems.append(Problem(e.board, e.field, str(e).split(": ", 3)[-1]))
+            continue
         if board.name in seen:
-            raise CatalogError(
-                board.name, "name", f"collides with board #{seen[board.name] + 1} of {source}"
-            )
+            collides = f"collides with board #{seen[board.name] + 1} of {source}"
+            problems.append(Problem(board.name, "name", collides))
+            continue
         seen[board.name] = index
         boards.append(board)
+    if problems:
+        raise CatalogInvalid(source, problems)
     return boards
 
 

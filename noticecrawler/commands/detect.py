@@ -4,6 +4,7 @@ catalog row with the first posts it would extract, or say why it cannot."""
 from __future__ import annotations
 
 import argparse
+from http.client import HTTPException
 from typing import Any
 
 from noticecrawler.commands import command
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
     try:
         response = load(args.target, args.url)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, HTTPException) as e:
         print(f"detect: cannot read {args.target}: {e}")
         return 2
     guess = guess_engine(response)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from noticecrawler.commands import command
+from noticecrawler.commands import command, refs
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
 
@@ -15,6 +15,7 @@ def add_arguments(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
+    refs.board(settings, args.board)
     with connect(database_url(settings)) as conn:
         for p in queries.board_posts(conn, args.board):
             print(format_post(p))

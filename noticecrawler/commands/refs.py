@@ -9,11 +9,21 @@ import psycopg
 
 from noticecrawler.db import connect
 from noticecrawler.db.settings import database_url
-from noticecrawler.errors import NotFound
+from noticecrawler.errors import NotFound, UnknownBoard
 
 
 def conn(settings: Any) -> psycopg.Connection[Any]:
     return connect(database_url(settings), autocommit=True)
+
+
+def board(settings: Any, name: str) -> Any:
+    """The catalog's board ``name``; an unknown name is one line listing the known ones."""
+    from noticecrawler.catalog import catalog_from_settings
+
+    boards = {b.name: b for b in catalog_from_settings(settings)}
+    if name not in boards:
+        raise UnknownBoard(name, boards)
+    return boards[name]
 
 
 def user(conn: psycopg.Connection[Any], ref: str) -> int:
