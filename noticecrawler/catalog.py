@@ -194,15 +194,19 @@ def _substitute(value: str, substitutions: Mapping[str, str]) -> str:
 
 
 def parse_catalog(
-    text: str, source: str = "catalog", substitutions: Mapping[str, str] | None = None
+    text: str,
+    source: str = "catalog",
+    substitutions: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
 ) -> list[BoardDef]:
-    """Every board of a catalog file; all its problems at once (catalog_check.CatalogInvalid)."""
+    """Every board of a catalog file; all its problems at once (catalog_check.CatalogInvalid).
+    ``base`` holds defaults under the file's own ``[defaults]`` (from the settings)."""
     from noticecrawler.catalog_check import CatalogInvalid, Problem, check, parse_toml
 
     data = parse_toml(text, source)
     found = check(data)
     problems = found.pop(-1, [])
-    defaults = data.get("defaults", {})
+    defaults = {**(base or {}), **data.get("defaults", {})}
     boards: list[BoardDef] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(data.get("board", [])):
@@ -229,15 +233,20 @@ def default_catalog_text() -> str:
     return (resources.files("noticecrawler") / "catalog.toml").read_text(encoding="utf-8")
 
 
-def load_catalog(path: str = "", substitutions: Mapping[str, str] | None = None) -> list[BoardDef]:
+def load_catalog(
+    path: str = "",
+    substitutions: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> list[BoardDef]:
     """Boards of the catalog at ``path`` (the packaged catalog when empty)."""
     if path:
-        return parse_catalog(Path(path).read_text(encoding="utf-8"), path, substitutions)
-    return parse_catalog(default_catalog_text(), "catalog.toml", substitutions)
+        return parse_catalog(Path(path).read_text(encoding="utf-8"), path, substitutions, base)
+    return parse_catalog(default_catalog_text(), "catalog.toml", substitutions, base)
 
 
 def catalog_from_settings(settings: Any) -> list[BoardDef]:
     return load_catalog(
         settings.get("NOTICECRAWLER_CATALOG", ""),
         {"demo": settings.get("DEMO_BOARD_URL", "")},
+        {"timezone": settings.get("NOTICECRAWLER_DEFAULT_TIMEZONE") or "Asia/Seoul"},
     )

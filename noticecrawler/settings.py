@@ -104,29 +104,38 @@ EXTENSIONS = {
 NOTICECRAWLER_FIRST_CRAWL_MAX_PAGES = 3
 #: Pages any crawl reads at most (a board entry's `max_pages` overrides it).
 NOTICECRAWLER_MAX_PAGES = 10
-#: Default timezone of boards that write local times.
-NOTICECRAWLER_DEFAULT_TIMEZONE = "Asia/Seoul"
+#: Timezone of boards whose catalog entry (or [defaults]) names none: their local times are read,
+#: and every command prints times, in it.
+NOTICECRAWLER_DEFAULT_TIMEZONE = os.environ.get("NOTICECRAWLER_DEFAULT_TIMEZONE", "Asia/Seoul")
 #: Dotted path of the function that sends `notify_post(post_id)` by name (None: do not notify).
 NOTICECRAWLER_NOTIFY_SENDER = "noticecrawler.notify.port.send_notify_task"
 
 FEED_EXPORT_ENCODING = "utf-8"
 
 # --- notifications (see docs/notifications.md) ------------------------------------------------
-#: devices per send_batch task, and pushes in flight inside one task
+#: devices per send_batch task (one Celery message per this many pushes)
 NOTIFY_BATCH_SIZE = 500
+#: pushes in flight at once inside one send_batch task (keep-alive connections): with FCM
+#: answering in ~tens of ms, a process pushes about this many per RTT
 NOTIFY_SEND_CONCURRENCY = 100
-#: at most this many pushes of a batch sent and not yet recorded (stored every half of it)
+#: at most this many pushes of a batch are sent and not yet recorded (outcomes are stored every
+#: half of it while the other half goes out): a worker killed mid-batch has pushed at most this
+#: many devices without recording it (they get the push again, with the same tag / collapse id)
 NOTIFY_RECORD_EVERY = 256
-#: tries per (post, device); retry n waits max(Retry-After, base * 2**(n-1)) up to the max
+#: tries per (post, device); after the last failed try the row is `failed`.
+#: Retry n waits max(Retry-After, base * 2**(n-1)), at most the max (below the broker's
+#: visibility timeout, or Redis would redeliver the waiting task)
 NOTIFY_MAX_ATTEMPTS = 5
 NOTIFY_RETRY_BASE_DELAY = 10.0
 NOTIFY_RETRY_MAX_DELAY = 900.0
-#: a claimed notification row is the claimer's for this long
+#: a claimed notification row is the claimer's for this long: longer than a batch can take
 NOTIFY_LEASE_SECONDS = 600.0
+#: FCM connect / read timeouts of one push
 NOTIFY_FCM_CONNECT_TIMEOUT = 5.0
 NOTIFY_FCM_READ_TIMEOUT = 10.0
-#: the outbox sweep (beat): how often, after how long a post counts as stuck, how often at most
-#: one post is re-sent, and how many posts one sweep handles
+#: the outbox sweep runs this often (beat); it re-sends notify_post for posts untaken or stalled
+#: for NOTIFY_SWEEP_AGE seconds, each at most once per NOTIFY_SWEEP_AGE and
+#: NOTIFY_SWEEP_MAX_SENDS times in all, and at most NOTIFY_SWEEP_LIMIT posts per sweep
 NOTIFY_SWEEP_INTERVAL = 60.0
 NOTIFY_SWEEP_AGE = 120.0
 NOTIFY_SWEEP_MAX_SENDS = 20
