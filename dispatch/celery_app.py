@@ -14,11 +14,13 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.exceptions import Ignore, Reject, Retry
 from kombu import Exchange, Queue
 
 from dispatch import config as dispatch_config
 from dispatch.schedule import CRAWL_QUEUE, beat_schedule, catalog_boards
+from noticecrawler.redaction import install_log_redaction, redact, redact_value
 
 DEFAULT_QUEUE = "celery"
 NOTIFY_QUEUE = "notify_tasks"
@@ -79,5 +81,26 @@ def _lazy_config() -> dict[str, Any]:
     return celery_config(dispatch_config.current(), catalog_boards(noticecrawler.settings))
 
 
-app = Celery("noticecrawler", include=_includes(), set_as_current=True)
+class SecretRedacted(RuntimeError):
+    """A task's exception whose message held a password, re-raised with it masked."""
+
+
+class RedactingTask(Task):
+    """Passwords never reach the result backend: an exception message or a returned string
+    that holds one is masked before Celery stores it."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return redact_value(super().__call__(*args, **kwargs))
+        except (Retry, Ignore, Reject):
+            raise
+        except Exception as exc:
+            text = str(exc)
+            if redact(text) == text:
+                raise
+            raise SecretRedacted(f"{type(exc).__name__}: {redact(text)}") from None
+
+
+install_log_redaction()  # every log line of a worker or beat, whoever writes it
+app = Celery("noticecrawler", include=_includes(), set_as_current=True, task_cls=RedactingTask)
 app.add_defaults(_lazy_config)

@@ -30,6 +30,7 @@ from scrapy.utils.project import get_project_settings
 
 from noticecrawler.commands import COMMANDS, add_all
 from noticecrawler.errors import EXIT_FAILURE, one_line
+from noticecrawler.redaction import install_log_redaction
 
 #: command modules that live outside noticecrawler/commands/ (full dotted paths)
 PLUGGED: tuple[str, ...] = ()
@@ -50,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    install_log_redaction()
     try:
         settings = get_project_settings()
         for pair in args.set:

@@ -8,7 +8,9 @@ task result that can hold a URL.
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
 MASK = "***"
 
@@ -26,3 +28,43 @@ def redact(text: str) -> str:
     """``text`` with every password it contains replaced by ``***``."""
     text = _USERINFO.sub(lambda m: m["head"] + MASK, text)
     return _KEY_VALUE.sub(lambda m: m["head"] + MASK, text)
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` with passwords masked in every string inside it (dicts, lists, tuples)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v) for v in value)
+    return value
+
+
+_installed = False
+
+
+def install_log_redaction() -> None:
+    """Mask passwords in every log record this process creates from now on (its message,
+    arguments and traceback), whichever library logs it. Idempotent."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    make_record = logging.getLogRecordFactory()
+    formatter = logging.Formatter()
+
+    def redacting_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to logging to report
+            return record
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(formatter.formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(redacting_record)

@@ -15,6 +15,7 @@ from typing import Any
 from scrapy.commands.crawl import Command as ScrapyCrawl
 
 from noticecrawler.errors import EXIT_FAILURE, MIGRATE_HINT, ProjectError, UnknownBoard, one_line
+from noticecrawler.redaction import install_log_redaction
 
 logger = logging.getLogger("noticecrawler.crawl")
 
@@ -42,6 +43,7 @@ def check_database(settings: Any) -> None:
 
 class Command(ScrapyCrawl):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        install_log_redaction()
         if len(args) != 1:
             super().run(args, opts)
             return
