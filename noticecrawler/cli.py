@@ -11,6 +11,7 @@ noticecrawler runs BOARD      the board's last crawl runs
 noticecrawler posts BOARD     the board's stored posts
 noticecrawler health          every enabled board: ok / failing / stale / never (exit 1 if bad)
 noticecrawler detect URL|FILE guess a board's engine, print a catalog row
+noticecrawler exporter        Prometheus metrics on :9808/metrics (--once: print them)
 noticecrawler serve-demo      run the demo board server in the foreground
 noticecrawler users|devices|subscriptions|notifications|push-test   notification operations
 

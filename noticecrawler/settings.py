@@ -39,6 +39,8 @@ DEMO_BOARD_PORT = int(os.environ.get("DEMO_BOARD_PORT", "8765"))
 #: Base URL substituted for ``{demo}`` in catalog URLs.
 DEMO_BOARD_URL = os.environ.get("DEMO_BOARD_URL") or f"http://127.0.0.1:{DEMO_BOARD_PORT}"
 LOG_LEVEL = os.environ.get("NOTICECRAWLER_LOG_LEVEL", "INFO")
+#: Port of `noticecrawler exporter` (Prometheus metrics; `up` serves them there too).
+NOTICECRAWLER_EXPORTER_PORT = int(os.environ.get("NOTICECRAWLER_EXPORTER_PORT", "9808"))
 #: Celery result backend (crawl_site's summary); empty: the broker when it is Redis.
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")
 #: Redis holding the one-crawl-per-board locks; empty: the result backend / broker when Redis.

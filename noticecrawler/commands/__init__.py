@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "noticecrawler.commands.runs",
     "noticecrawler.commands.posts",
     "noticecrawler.commands.health",
+    "noticecrawler.commands.exporter",
     "noticecrawler.commands.detect",
     "noticecrawler.commands.serve_demo",
     "noticecrawler.commands.users",

@@ -180,3 +180,26 @@ def find_post(conn: psycopg.Connection[Any], ref: str) -> int | None:
     else:
         row = None
     return None if row is None else int(row["id"])
+
+
+def metrics_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """What the Prometheus exporter shows, read in one snapshot."""
+    boards = conn.execute(
+        """
+        SELECT board, coalesce(finish_reason, 'running') AS finish_reason, count(*) AS runs,
+               sum(new) AS new, sum(not_modified) AS not_modified, sum(errors) AS errors,
+               max(finished_at) FILTER (WHERE finish_reason = 'finished' AND errors = 0)
+                   AS last_ok_at
+        FROM crawl_runs GROUP BY board, coalesce(finish_reason, 'running')
+        """
+    ).fetchall()
+    pushes = conn.execute(
+        "SELECT status, count(*) AS n, sum(greatest(attempts - 1, 0)) AS retries"
+        " FROM notifications GROUP BY status"
+    ).fetchall()
+    outbox = conn.execute(
+        "SELECT count(*) AS depth, extract(epoch FROM now() - min(created_at)) AS oldest"
+        " FROM notify_outbox WHERE planned_at IS NULL"
+    ).fetchone()
+    return {"boards": [dict(r) for r in boards], "pushes": [dict(r) for r in pushes],
+            "outbox": dict(outbox or {})}  # fmt: skip
