@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from billiard.pool import SIG_SOFT_TIMEOUT
 from celery.exceptions import SoftTimeLimitExceeded
 
 from dispatch import config, runs
 from dispatch.celery_app import app
 from dispatch.schedule import CRAWL_QUEUE
+from noticecrawler.preflight import CrawlNotStarted
 
 SOFT_TIME_LIMIT, TIME_LIMIT = config.time_limits()
 
@@ -25,16 +27,21 @@ SOFT_TIME_LIMIT, TIME_LIMIT = config.time_limits()
     ignore_result=False,
     soft_time_limit=SOFT_TIME_LIMIT,
     time_limit=TIME_LIMIT,
+    # a crawl that cannot start ends FAILURE with the one line that says why (logged once by
+    # the task, by Celery without a traceback)
+    throws=(CrawlNotStarted,),
 )
 def crawl_site(self: Any, board: str) -> dict[str, Any]:
-    """Crawl one board in a fresh process; skipped when the board is being crawled already."""
-    _hard, soft = self.request.timelimit or (None, None)
+    """Crawl one board in a fresh process; skipped when the board is being crawled already.
+    Raises :class:`~noticecrawler.preflight.CrawlNotStarted` (state FAILURE) when the crawl
+    cannot start. The limits are this worker's (the message carries none: dispatch/limits.py)."""
     return runs.crawl_board(
         board,
         self.request.id,
         config.current(),
-        timeout=soft,
+        timeout=self.soft_time_limit,
         interrupts=(SoftTimeLimitExceeded,),
+        interrupt_signals=(SIG_SOFT_TIMEOUT,) if SIG_SOFT_TIMEOUT else (),
     )
 
 

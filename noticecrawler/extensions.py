@@ -61,6 +61,24 @@ class CrawlRunRecorder:
         if board is None:
             return
         with connect(self.url, autocommit=True) as conn:
+            last = queries.last_runs(conn, board.name, 1)
+            if last and last[0]["finish_reason"] != "finished":
+                # it may have stored a page and died before the next: its known rows are no
+                # proof that the pages after them were read
+                spider.catch_up = True
+                logger.info(
+                    "board `%s`: the last run ended %s; reading up to the page limit",
+                    board.name,
+                    last[0]["finish_reason"] or "without finishing",
+                )
+            if self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD"):
+                # we hold the board's lock: a run still marked running was left by a dead crawl
+                for run_id in queries.close_dead_runs(conn, board.name):
+                    logger.warning(
+                        "board `%s`: run %d was left running by a killed crawl; closed as killed",
+                        board.name,
+                        run_id,
+                    )
             self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
 
     def spider_closed(self, spider: Any, reason: str) -> None:

@@ -86,6 +86,10 @@ HTTPCACHE_ALWAYS_STORE = True
 HTTPCACHE_IGNORE_HTTP_CODES = [500, 502, 503, 504, 408, 429, 404, 403]
 
 DOWNLOADER_MIDDLEWARES = {
+    # the stock cache answers a download error with the cached page: a board that is down would
+    # look unchanged. Ours lets the error through to the retry middleware and the errback.
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
+    "noticecrawler.httpcache.NoErrorRecoveryCacheMiddleware": 900,
     # closest to the downloader: sees the real status before the cache turns a 304 into a 200
     "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
 }
@@ -109,6 +113,11 @@ NOTICECRAWLER_MAX_PAGES = 10
 #: Timezone of boards whose catalog entry (or [defaults]) names none: their local times are read,
 #: and every command prints times, in it.
 NOTICECRAWLER_DEFAULT_TIMEZONE = os.environ.get("NOTICECRAWLER_DEFAULT_TIMEZONE", "Asia/Seoul")
+#: Set by whoever runs the crawl while holding the board's lock (the worker, `scrapy crawl`):
+#: the board's runs left `running` by a dead process are then closed as `killed`.
+NOTICECRAWLER_BOARD_LOCK_HELD = False
+#: `scrapy crawl <board>` takes the board's lock (refuses while a worker crawls the board).
+NOTICECRAWLER_BOARD_LOCK = True
 #: Dotted path of the function that sends `notify_post(post_id)` by name (None: do not notify).
 NOTICECRAWLER_NOTIFY_SENDER = "noticecrawler.notify.port.send_notify_task"
 

@@ -136,6 +136,23 @@ def finish_run(conn: psycopg.Connection[Any], run_id: int, summary: Mapping[str,
     )
 
 
+def close_dead_runs(conn: psycopg.Connection[Any], board: str) -> list[int]:
+    """Close the board's runs still marked running as ``killed``. Only for a caller that holds
+    the board's lock: no other crawl of the board is alive then, so such a row was left by a
+    process that died (SIGKILL, OOM, power loss). Returns the ids closed."""
+    cur = conn.execute(
+        """UPDATE crawl_runs SET finished_at = now(), finish_reason = 'killed',
+               errors = errors + 1,
+               error_detail = 'board `' || board || '`: the crawl started at '
+                   || to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                   || ' UTC died without finishing (process killed); closed by the next crawl'
+           WHERE board = %s AND finished_at IS NULL
+           RETURNING id""",
+        (board,),
+    )
+    return [int(r["id"] if isinstance(r, Mapping) else r[0]) for r in cur.fetchall()]
+
+
 def last_runs(conn: psycopg.Connection[Any], board: str, limit: int = 10) -> list[dict[str, Any]]:
     cur = conn.execute(
         "SELECT * FROM crawl_runs WHERE board = %s ORDER BY id DESC LIMIT %s", (board, limit)

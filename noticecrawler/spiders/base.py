@@ -36,14 +36,16 @@ Contracts: every enabled board's spider gets a ``check_list`` method whose docst
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
 import scrapy
 from parsel import Selector, SelectorList
-from scrapy.exceptions import CloseSpider
+from scrapy.exceptions import CloseSpider, DownloadTimeoutError
 from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import error as net_error
 
 from noticecrawler.catalog import BoardDef, CatalogError
 from noticecrawler.dates import parse_board_date
@@ -93,6 +95,9 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
         super().__init__(*args, **kwargs)
         self.emitted: set[str] = set()
         self.first_crawl = True
+        #: the board's last run did not finish (killed, failed mid-paging): pages on past known
+        #: rows, up to the page limit, so posts of pages that run never stored are not lost
+        self.catch_up = False
         self.clock = lambda: datetime.now(self.board.zone)
 
     # --- paging ----------------------------------------------------------------------------
@@ -166,7 +171,7 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
             stats.inc_value("noticecrawler/paging/end_of_board")
             return
         # newest first: once the page's oldest regular row is known, so is everything after it
-        if statuses.get(regular[-1].post_id, "seen") != "new":
+        if statuses.get(regular[-1].post_id, "seen") != "new" and not self.catch_up:
             stats.inc_value("noticecrawler/paging/stopped_at_known")
             return
         if page >= self.page_limit():
@@ -336,14 +341,27 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
         stats.set_value("noticecrawler/error_detail", detail)
         raise CloseSpider(reason)
 
-    def list_failed(self, failure: Any) -> None:
-        request = failure.request
-        stats = self.crawler.stats
-        assert stats is not None
-        stats.inc_value("noticecrawler/errors/list_request")
-        detail = f"list page {request.url} failed: {failure.getErrorMessage()}"
-        stats.set_value("noticecrawler/error_detail", f"board `{self.board.name}`: {detail}")
+    def list_failed(self, failure: Any) -> Iterator[Any]:
+        """A list page that still failed after the retries ends the crawl as an error of the
+        run: ``unreachable`` (refused, reset, DNS), ``timeout``, ``http_5xx`` or ``http_error``.
+        (A generator: the crawl is closed from the errback's output, without a second log line
+        and traceback from Scrapy.)"""
+        reason, why = list_failure(failure)
+        detail = f"list page {failure.request.url} failed: {why}"
         self.logger.error("board `%s`: %s", self.board.name, detail)
+        self.end_crawl(f"board `{self.board.name}`: {detail}", reason)
+        yield from ()
+
+
+def list_failure(failure: Any) -> tuple[str, str]:
+    """(finish reason, what happened) of a failed list request."""
+    if failure.check(HttpError):
+        status = failure.value.response.status
+        return ("http_5xx" if status >= 500 else "http_error"), f"HTTP {status}"
+    message = failure.getErrorMessage() or type(failure.value).__name__
+    if failure.check(DownloadTimeoutError, net_error.TimeoutError, net_error.TCPTimedOutError):
+        return "timeout", message
+    return "unreachable", message
 
 
 def alternatives(query: str) -> list[str]:
