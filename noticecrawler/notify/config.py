@@ -25,19 +25,25 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_RECORD_EVERY": 256,
     # tries per (post, device); after the last failed try the row is `failed`
     "NOTIFY_MAX_ATTEMPTS": 5,
-    # retry n waits max(Retry-After, base * 2**(n-1)), at most the max (below the broker's
-    # visibility timeout, or Redis would redeliver the waiting task)
+    # retry n of a device waits max(its own Retry-After, base * 2**(n-1)), at most the max (the
+    # wait is kept in PostgreSQL, `next_attempt_at`, and picked up by the sweep: no broker
+    # countdown, so no visibility timeout to stay under)
     "NOTIFY_RETRY_BASE_DELAY": 10.0,
     "NOTIFY_RETRY_MAX_DELAY": 900.0,
-    # a claimed row is someone else's for this long: longer than a batch can take
-    "NOTIFY_LEASE_SECONDS": 600.0,
+    # a claimed row is its worker's for this long; a live worker renews the lease every third
+    # of it while it pushes, so a dead worker's rows are free again this long after it died
+    "NOTIFY_LEASE_SECONDS": 30.0,
+    # an open row whose send_batch was enqueued is enqueued again by the sweep after this long
+    # if still untouched (its task was lost with a killed worker or a broker outage)
+    "NOTIFY_REQUEUE_AFTER": 30.0,
     # FCM connect / read timeouts of one push
     "NOTIFY_FCM_CONNECT_TIMEOUT": 5.0,
     "NOTIFY_FCM_READ_TIMEOUT": 10.0,
-    # the sweep runs this often (beat); it re-sends notify_post for posts untaken or stalled
-    # for NOTIFY_SWEEP_AGE seconds, each at most once per NOTIFY_SWEEP_AGE and
-    # NOTIFY_SWEEP_MAX_SENDS times in all
-    "NOTIFY_SWEEP_INTERVAL": 60.0,
+    # the sweep runs this often (beat): it enqueues send_batch for the rows due (retries whose
+    # time has come, dead workers' rows, lost batches) and re-sends notify_post for posts
+    # untaken for NOTIFY_SWEEP_AGE seconds (or taken and unplanned past a lease), each at most
+    # once per NOTIFY_SWEEP_AGE and NOTIFY_SWEEP_MAX_SENDS times in all
+    "NOTIFY_SWEEP_INTERVAL": 5.0,
     "NOTIFY_SWEEP_AGE": 120.0,
     "NOTIFY_SWEEP_MAX_SENDS": 20,
     # posts re-sent by one sweep at most
@@ -54,6 +60,7 @@ class NotifyConfig:
     retry_base_delay: float = DEFAULTS["NOTIFY_RETRY_BASE_DELAY"]
     retry_max_delay: float = DEFAULTS["NOTIFY_RETRY_MAX_DELAY"]
     lease_seconds: float = DEFAULTS["NOTIFY_LEASE_SECONDS"]
+    requeue_after: float = DEFAULTS["NOTIFY_REQUEUE_AFTER"]
     fcm_timeout: tuple[float, float] = (
         DEFAULTS["NOTIFY_FCM_CONNECT_TIMEOUT"],
         DEFAULTS["NOTIFY_FCM_READ_TIMEOUT"],
@@ -75,12 +82,19 @@ class NotifyConfig:
             raise ValueError("NOTIFY_RETRY_BASE_DELAY must be between 0 and NOTIFY_RETRY_MAX_DELAY")
         if self.sweep_interval <= 0 or self.sweep_age <= 0:
             raise ValueError("NOTIFY_SWEEP_INTERVAL and NOTIFY_SWEEP_AGE must be positive")
+        if self.lease_seconds <= 0 or self.requeue_after <= 0:
+            raise ValueError("NOTIFY_LEASE_SECONDS and NOTIFY_REQUEUE_AFTER must be positive")
 
     def retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before retry number ``attempt`` (1 = the first retry): the exponential
-        backoff or FCM's Retry-After, whichever is longer, capped at the max delay."""
-        backoff = self.retry_base_delay * 2 ** max(0, attempt - 1)
-        return min(self.retry_max_delay, max(backoff, retry_after or 0.0))
+        """Seconds before retry number ``attempt`` (1 = the first retry)."""
+        return retry_delay(attempt, retry_after, self.retry_base_delay, self.retry_max_delay)
+
+
+def retry_delay(attempt: int, retry_after: float | None, base: float, cap: float) -> float:
+    """Seconds before retry number ``attempt`` (1 = the first retry) of one device: the
+    exponential backoff or that device's Retry-After, whichever is longer, at most ``cap``."""
+    backoff = base * 2 ** max(0, attempt - 1)
+    return min(cap, max(backoff, retry_after or 0.0))
 
 
 def setting(module: ModuleType, name: str) -> Any:
@@ -97,6 +111,7 @@ def from_settings(module: ModuleType | None = None) -> NotifyConfig:
         retry_base_delay=float(setting(module, "NOTIFY_RETRY_BASE_DELAY")),
         retry_max_delay=float(setting(module, "NOTIFY_RETRY_MAX_DELAY")),
         lease_seconds=float(setting(module, "NOTIFY_LEASE_SECONDS")),
+        requeue_after=float(setting(module, "NOTIFY_REQUEUE_AFTER")),
         fcm_timeout=(
             float(setting(module, "NOTIFY_FCM_CONNECT_TIMEOUT")),
             float(setting(module, "NOTIFY_FCM_READ_TIMEOUT")),
