@@ -254,13 +254,13 @@ def test_operations_commands(
     assert run(database_url, "devices", "add", "alice", "tok-alice", "--platform", "ios") == 0
     assert run(database_url, "devices", "add", "alice", "tok-dead") == 0
     assert run(database_url, "subscriptions", "add", "alice", "-k", "장학금", "-n", "대학원") == 0
-    assert run(database_url, "subscriptions", "add", "alice", "-b", "cse") == 0
+    assert run(database_url, "subscriptions", "add", "alice", "-b", "demo") == 0
     capsys.readouterr()
     run(database_url, "users", "list")
     assert "alice" in (out := capsys.readouterr().out) and "devices=2 subscriptions=2" in out
     run(database_url, "subscriptions", "list", "--user", "alice")
     out = capsys.readouterr().out
-    assert "[every board] 장학금  not: 대학원" in out and "[cse] (every post)" in out
+    assert "[every board] 장학금  not: 대학원" in out and "[demo] (every post)" in out
 
     assert run(database_url, "push-test", "tok-alice") == 0
     assert "sent  projects/nc-test/messages/" in capsys.readouterr().out

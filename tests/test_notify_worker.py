@@ -227,9 +227,13 @@ def test_fcm_error_outcomes_through_the_worker(stack: Stack, db: Conn) -> None:
     ).fetchone()["id"]  # type: ignore[index]
     db.execute("INSERT INTO notify_outbox (post_id) VALUES (%s)", (post,))
     dispatch = stack.dispatch(
-        NOTIFY_MAX_ATTEMPTS=3, NOTIFY_RETRY_BASE_DELAY=1, NOTIFY_FCM_READ_TIMEOUT=1
+        NOTIFY_MAX_ATTEMPTS=3,
+        NOTIFY_RETRY_BASE_DELAY=1,
+        NOTIFY_FCM_READ_TIMEOUT=1,
+        NOTIFY_SWEEP_INTERVAL=0.5,  # the sweep enqueues the retries once due
     )
     notify_worker(dispatch)
+    dispatch.beat()
     send_notify_task(post, {"CELERY_BROKER_URL": stack.broker.url})
 
     def tries(token: str) -> list[float]:  # the 401 answered to one push was not a try

@@ -13,6 +13,10 @@ USER is a user id or external id; DEVICE a device id or FCM token.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +80,10 @@ def users_remove(args: argparse.Namespace, settings: Any) -> int:
 
 def devices_add(args: argparse.Namespace, settings: Any) -> int:
     with _conn(settings) as conn:
-        device = accounts.add_device(conn, _user(conn, args.user), args.token, args.platform)
+        try:
+            device = accounts.add_device(conn, _user(conn, args.user), args.token, args.platform)
+        except ValueError as exc:
+            raise SystemExit(f"device not added: {exc}") from None
         print(f"device {device}")
     return 0
 
@@ -100,10 +107,13 @@ def devices_remove(args: argparse.Namespace, settings: Any) -> int:
 
 
 def subscriptions_add(args: argparse.Namespace, settings: Any) -> int:
+    # imported by name: the catalog pulls in the spiders, outside what mypy checks here
+    catalog = importlib.import_module("noticecrawler.catalog")
+    known = {b.name for b in catalog.catalog_from_settings(settings)}
     with _conn(settings) as conn:
         try:
             sub = accounts.add_subscription(
-                conn, _user(conn, args.user), args.keyword, args.negative, args.board
+                conn, _user(conn, args.user), args.keyword, args.negative, args.board, known
             )
         except ValueError as exc:
             raise SystemExit(f"subscription not added: {exc}") from None
@@ -190,9 +200,33 @@ def push_test(args: argparse.Namespace, settings: Any) -> int:
     return 0 if result.outcome == "sent" else 1
 
 
+#: exit status of a command whose reader went away (128 + SIGPIPE), as a shell reports it
+EXIT_PIPE_CLOSED = 141
+
+
+def _quiet_on_closed_pipe(handler: Handler) -> Handler:
+    """``noticecrawler notifications 12 | head``: when the reader stops reading, end quietly
+    (status 141) instead of a BrokenPipeError traceback, also at the interpreter's final
+    flush of stdout (pointed at /dev/null for it)."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace, settings: Any) -> int:
+        try:
+            status = handler(args, settings)
+            sys.stdout.flush()
+            return status
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return EXIT_PIPE_CLOSED
+
+    return run
+
+
 def _sub(parent: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = parent.add_parser(name, help=help)
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=_quiet_on_closed_pipe(handler))
     return parser
 
 
