@@ -94,7 +94,7 @@ def retry_delay(attempt: int, retry_after: float | None, base: float, cap: float
     """Seconds before retry number ``attempt`` (1 = the first retry) of one device: the
     exponential backoff or that device's Retry-After, whichever is longer, at most ``cap``."""
     backoff = base * 2 ** max(0, attempt - 1)
-    return min(cap, max(backoff, retry_after or 0.0))
+    return float(min(cap, max(backoff, retry_after or 0.0)))
 
 
 def setting(module: ModuleType, name: str) -> Any:
