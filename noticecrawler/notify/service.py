@@ -222,12 +222,17 @@ class Runtime:
         return conn
 
     def call(self, fn: Callable[[Conn], T]) -> T:
-        """``fn(connection)``, run again on a new connection when the connection broke."""
+        """``fn(connection)``, run again on a new connection when the connection broke, and
+        again when PostgreSQL rolled its transaction back (a deadlock)."""
         deadline = time.monotonic() + self.reconnect_seconds
         while True:
             conn = self.connection()
             try:
                 return fn(conn)
+            except psycopg.errors.TransactionRollback as exc:  # deadlock, serialization
+                if time.monotonic() > deadline:
+                    raise
+                logger.warning("transaction rolled back (%s); running it again", exc)
             except psycopg.OperationalError as exc:
                 if not (conn.broken or conn.closed) or time.monotonic() > deadline:
                     raise

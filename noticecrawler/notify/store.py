@@ -110,23 +110,28 @@ def close_unsendable(
 ) -> int:
     """Close open rows that must not be sent: the device was deactivated meanwhile
     (`unregistered`), or a dead worker's lease ran out on the last allowed attempt
-    (`failed`). Returns the number of rows closed."""
+    (`failed`). Rows another transaction holds are left alone (see :func:`claim`). Returns
+    the number of rows closed."""
     cur = conn.execute(
         """
+        WITH closing AS (
+            SELECT n.id, d.active FROM notifications n JOIN devices d ON d.id = n.device_id
+            WHERE n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
+              AND (
+                  (NOT d.active AND (n.status = ANY(%(open)s)
+                                     OR (n.status = 'sending' AND n.lease_until < now())))
+                  OR (n.status = 'sending' AND n.lease_until < now()
+                      AND n.attempts >= %(max_attempts)s)
+              )
+            ORDER BY n.id
+            FOR UPDATE OF n SKIP LOCKED
+        )
         UPDATE notifications n SET
-            status = CASE WHEN NOT d.active THEN 'unregistered' ELSE 'failed' END,
-            error = CASE WHEN NOT d.active THEN 'device deactivated before sending'
+            status = CASE WHEN NOT c.active THEN 'unregistered' ELSE 'failed' END,
+            error = CASE WHEN NOT c.active THEN 'device deactivated before sending'
                          ELSE 'worker lost after the last attempt' END,
             claim_id = NULL, lease_until = NULL, updated_at = now()
-        FROM devices d
-        WHERE d.id = n.device_id
-          AND n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
-          AND (
-              (NOT d.active AND (n.status = ANY(%(open)s)
-                                 OR (n.status = 'sending' AND n.lease_until < now())))
-              OR (n.status = 'sending' AND n.lease_until < now()
-                  AND n.attempts >= %(max_attempts)s)
-          )
+        FROM closing c WHERE n.id = c.id
         """,
         {
             "post_id": post_id,
@@ -147,23 +152,32 @@ def claim(
 ) -> list[dict[str, Any]]:
     """Mark the claimable rows `sending` under ``claim_id`` until the lease ends; returns them
     with the device's token and platform. A `retry` row is claimable only once due (its own
-    Retry-After / backoff has passed), whoever asks. Concurrent claimers wait on the row locks
-    and then skip the rows already claimed, so each row goes to one worker."""
+    Retry-After / backoff has passed), whoever asks.
+
+    Rows another transaction holds locked are skipped, never waited for (each row goes to one
+    worker): whoever holds one is claiming, closing, renewing or recording it, or the sweep is
+    enqueueing it again. Waiting instead deadlocked two claimers of overlapping batches (the
+    original task and the sweep's) against each other or a lease renewal."""
     return (
         _cursor(conn)
         .execute(
             """
+        WITH mine AS (
+            SELECT n.id FROM notifications n JOIN devices d ON d.id = n.device_id AND d.active
+            WHERE n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
+              AND (n.status = 'queued'
+                   OR (n.status = 'retry'
+                       AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= now()))
+                   OR (n.status = 'sending' AND n.lease_until < now()))
+            ORDER BY n.id
+            FOR UPDATE OF n SKIP LOCKED
+        )
         UPDATE notifications n SET
             status = 'sending', attempts = n.attempts + 1, claim_id = %(claim_id)s,
             lease_until = now() + make_interval(secs => %(lease)s), requeue_at = NULL,
             updated_at = now()
-        FROM devices d
-        WHERE d.id = n.device_id AND d.active
-          AND n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
-          AND (n.status = 'queued'
-               OR (n.status = 'retry'
-                   AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= now()))
-               OR (n.status = 'sending' AND n.lease_until < now()))
+        FROM mine, devices d
+        WHERE n.id = mine.id AND d.id = n.device_id
         RETURNING n.id, n.device_id, n.attempts, d.fcm_token, d.platform
         """,
             {
@@ -181,8 +195,14 @@ def renew_lease(conn: psycopg.Connection[Any], claim_id: str, lease_seconds: flo
     """The rows of this claim still being pushed stay ours ``lease_seconds`` more."""
     cur = conn.execute(
         """
-        UPDATE notifications SET lease_until = now() + make_interval(secs => %(lease)s)
-        WHERE claim_id = %(claim_id)s AND status = 'sending'
+        WITH ours AS (
+            SELECT id FROM notifications
+            WHERE claim_id = %(claim_id)s AND status = 'sending'
+            ORDER BY id
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE notifications n SET lease_until = now() + make_interval(secs => %(lease)s)
+        FROM ours WHERE n.id = ours.id
         """,
         {"claim_id": claim_id, "lease": float(lease_seconds)},
     )

