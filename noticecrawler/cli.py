@@ -33,6 +33,8 @@ from noticecrawler.commands import COMMANDS, add_all
 from noticecrawler.errors import EXIT_FAILURE, one_line
 from noticecrawler.redaction import install_log_redaction
 
+#: exit status of a command whose reader went away (128 + SIGPIPE), as a shell reports it
+EXIT_PIPE_CLOSED = 141
 #: command modules that live outside noticecrawler/commands/ (full dotted paths)
 PLUGGED: tuple[str, ...] = ()
 
@@ -62,12 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=settings.get("LOG_LEVEL", "INFO"),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-        return int(args.handler(args, settings) or 0)
+        status = int(args.handler(args, settings) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's final flush
+        return status
     except BrokenPipeError:
-        # the reader went away (`noticecrawler posts demo | head`): stop quietly
+        # the reader went away (`noticecrawler posts demo | head`): stop quietly, with the
+        # status a shell reports for SIGPIPE (stdout pointed at /dev/null for the final flush)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return EXIT_PIPE_CLOSED
     except Exception as exc:
         line = one_line(exc)
         if line is None:

@@ -139,15 +139,16 @@ NOTIFY_RECORD_EVERY = 256
 NOTIFY_MAX_ATTEMPTS = 5
 NOTIFY_RETRY_BASE_DELAY = 10.0
 NOTIFY_RETRY_MAX_DELAY = 900.0
-#: a claimed notification row is the claimer's for this long: longer than a batch can take
-NOTIFY_LEASE_SECONDS = 600.0
-#: FCM connect / read timeouts of one push
+#: a claimed notification row is the claimer's for this long (renewed while it pushes)
+NOTIFY_LEASE_SECONDS = 30.0
+#: an enqueued row still untouched this long later is enqueued again by the sweep
+NOTIFY_REQUEUE_AFTER = 30.0
 NOTIFY_FCM_CONNECT_TIMEOUT = 5.0
 NOTIFY_FCM_READ_TIMEOUT = 10.0
-#: the outbox sweep runs this often (beat); it re-sends notify_post for posts untaken or stalled
-#: for NOTIFY_SWEEP_AGE seconds, each at most once per NOTIFY_SWEEP_AGE and
-#: NOTIFY_SWEEP_MAX_SENDS times in all, and at most NOTIFY_SWEEP_LIMIT posts per sweep
-NOTIFY_SWEEP_INTERVAL = 60.0
+#: the sweep (beat): how often (it also enqueues the pushes that are due: retries, dead
+#: workers' rows), after how long a post counts as stuck, how often at most one post is
+#: re-sent, and how many posts one sweep handles
+NOTIFY_SWEEP_INTERVAL = 5.0
 NOTIFY_SWEEP_AGE = 120.0
 NOTIFY_SWEEP_MAX_SENDS = 20
 NOTIFY_SWEEP_LIMIT = 500
