@@ -122,7 +122,7 @@ NOTIFY_RETRY_MAX_DELAY = 900.0
 #: a claimed notification row is the claimer's for this long
 NOTIFY_LEASE_SECONDS = 600.0
 NOTIFY_FCM_CONNECT_TIMEOUT = 5.0
-NOTIFY_FCM_READ_TIMEOUT = 10.0
+NOTIFY_FCM_READ_TIMEOUT = 30.0
 #: the outbox sweep (beat): how often, after how long a post counts as stuck, how often at most
 #: one post is re-sent, and how many posts one sweep handles
 NOTIFY_SWEEP_INTERVAL = 60.0

@@ -9,8 +9,10 @@ It answers ``POST /v1/projects/<project>/messages:send`` like FCM: checks the be
 (401 UNAUTHENTICATED), the message's shape (400 INVALID_ARGUMENT; data values must be
 strings), records every accepted message and answers ``{"name": "projects/<p>/messages/<n>"}``.
 Faults are scripted per token (``set_token_behaviour``) or for the next n requests whatever
-their token (``fail_next``); error bodies have FCM's v1 shape. Behaviours: "unregistered",
-"invalid", "sender_mismatch", "unauthenticated" (401 ACCESS_TOKEN_EXPIRED), "500", "503",
+their token (``fail_next``); error bodies have FCM's v1 shape, as its error table documents
+them (``_ERRORS``: with ``details[].errorCode``, with only the canonical ``status``, a 403 about
+the project's IAM permission) and a path it does not serve gets an HTML page, as Google's front
+end answers. Behaviours: the keys of ``_ERRORS``, "unauthenticated" (401 ACCESS_TOKEN_EXPIRED),
 ("429", retry_after) / ("503", retry_after), "stall" (no answer until ``stop()``).
 ``POST /token`` hands out the expected access token, as Google's OAuth endpoint would to a
 service-account file whose ``token_uri`` is ``token_url``.
@@ -55,20 +57,47 @@ _ANDROID_KEYS = {
 }
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 
-_ERRORS: dict[str, tuple[int, str, str | None, str]] = {
-    # behaviour: (HTTP status, google.rpc status, FCM errorCode, message)
-    "unregistered": (404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found."),
+_ERRORS: dict[str, tuple[int, str, str | None, str, str | None]] = {
+    # behaviour: (HTTP status, google.rpc status, FCM errorCode, message, ErrorInfo reason);
+    # the bodies FCM's error table documents, and the ones it sends without details
+    "unregistered": (404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found.", None),
     "invalid": (
         400,
         "INVALID_ARGUMENT",
         "INVALID_ARGUMENT",
         "The registration token is not a valid FCM registration token",
+        None,
     ),
-    "sender_mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch"),
-    "429": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for quota metric."),
-    "500": (500, "INTERNAL", "INTERNAL", "Internal error encountered."),
-    "503": (503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
+    "sender_mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch", None),
+    "third_party_auth": (
+        401,
+        "UNAUTHENTICATED",
+        "THIRD_PARTY_AUTH_ERROR",
+        "Auth error from APNS or Web Push",
+        None,
+    ),
+    "429": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for quota metric.", None),
+    "500": (500, "INTERNAL", "INTERNAL", "Internal error encountered.", None),
+    "503": (503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.", None),
+    # no details: only the canonical status tells
+    "404_not_found": (404, "NOT_FOUND", None, "Requested entity was not found.", None),
+    "404_unregistered": (404, "UNREGISTERED", None, "Requested entity was not found.", None),
+    "403_denied": (403, "PERMISSION_DENIED", None, "SenderId mismatch", None),
+    "unspecified_404": (404, "", "UNSPECIFIED_ERROR", "", None),
+    # a 403 about the sender's own project, not about the token
+    "403_iam": (
+        403,
+        "PERMISSION_DENIED",
+        None,
+        "Permission 'cloudmessaging.messages.create' denied on resource",
+        "IAM_PERMISSION_DENIED",
+    ),
 }
+#: what Google's front end answers for a path it does not serve (not FCM's JSON)
+_HTML_404 = (
+    b"<!DOCTYPE html>\n<html lang=en><meta charset=utf-8><title>Error 404 (Not Found)!!1"
+    b"</title><p><b>404.</b> <ins>That's an error.</ins>"
+)
 
 
 def fcm_error_body(
@@ -85,7 +114,9 @@ def fcm_error_body(
                 "domain": "googleapis.com",
             }
         )
-    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    error: dict[str, Any] = {"code": code, "message": message}
+    if status:
+        error["status"] = status
     if details:
         error["details"] = details
     return {"error": error}
@@ -138,7 +169,7 @@ def _shape_error(body: Any) -> str | None:
 class _Answer:
     token: str | None
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes
     headers: dict[str, str] = field(default_factory=dict)
     count: bool = True
 
@@ -154,7 +185,7 @@ def _respond(fake: FakeFcm, method: str, path: str, headers: dict[str, str], raw
     if method == "GET":
         # ``GET /_fake/stats``: counters, for a fake running in another process (benches)
         if path != "/_fake/stats":
-            return _Answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
+            return _Answer(None, 404, _HTML_404)
         with fake._lock:
             stats = {"messages": len(fake.messages), "connections": fake.connections_opened}
         return _Answer(None, 200, stats, count=False)
@@ -165,7 +196,7 @@ def _respond(fake: FakeFcm, method: str, path: str, headers: dict[str, str], raw
         return _Answer(None, 200, answer | {"token_type": "Bearer"}, count=False)
     match = _PATH.match(path)
     if not match:
-        return _Answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
+        return _Answer(None, 404, _HTML_404)
     try:
         body = json.loads(raw)
     except ValueError:
@@ -203,16 +234,19 @@ def _fault(fake: FakeFcm, token: str | None, behaviour: Behaviour) -> Any:
             reason="ACCESS_TOKEN_EXPIRED" if expired else "CREDENTIALS_MISSING",
         )
         return _Answer(token, 401, body)
-    status, rpc_status, error_code, text = _ERRORS[kind]
+    status, rpc_status, error_code, text, reason = _ERRORS[kind]
     headers = {"Retry-After": str(argument)} if argument is not None else {}
-    return _Answer(token, status, fcm_error_body(status, rpc_status, text, error_code), headers)
+    body = fcm_error_body(status, rpc_status, text, error_code, reason)
+    return _Answer(token, status, body, headers)
 
 
 def _encode(answer: _Answer, close: bool = False) -> bytes:
-    data = json.dumps(answer.body).encode()
+    html = isinstance(answer.body, bytes)
+    data = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
+    kind = "text/html" if html else "application/json"
     head = [
         f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Error')}",
-        "Content-Type: application/json; charset=UTF-8",
+        f"Content-Type: {kind}; charset=UTF-8",
         f"Content-Length: {len(data)}",
         *(f"{name}: {value}" for name, value in answer.headers.items()),
         *(["Connection: close"] if close else []),
@@ -325,11 +359,18 @@ class _Connection(asyncio.Protocol):
 
 class FakeFcm:
     def __init__(
-        self, token: str = "test-token", project: str = "test-project", delay: float = 0.0
+        self,
+        token: str = "test-token",
+        project: str = "test-project",
+        delay: float = 0.0,
+        backlog: int = 1024,
     ) -> None:
         self.expected_token = token
         self.project = project
+        #: seconds before each push is answered (FCM's latency; a slow FCM)
         self.delay = delay
+        #: the listen backlog: connections the kernel holds before the fake accepts them
+        self.backlog = backlog
         #: answer this many requests on a connection, the last with ``Connection: close``, and
         #: hang up (as Google's front ends do now and then); 0: keep connections open
         self.requests_per_connection = 0
@@ -358,7 +399,7 @@ class FakeFcm:
         async def open_server() -> None:
             assert self._loop is not None
             self._server = await self._loop.create_server(
-                lambda: _Connection(self), "127.0.0.1", 0, backlog=1024
+                lambda: _Connection(self), "127.0.0.1", 0, backlog=self.backlog
             )
             ready.set()
 

@@ -163,6 +163,15 @@ def test_rotated_token(fake: FakeFcm) -> None:
         ("unregistered", Outcome.UNREGISTERED, 404, True),
         ("invalid", Outcome.INVALID, 400, False),
         ("sender_mismatch", Outcome.SENDER_MISMATCH, 403, True),
+        ("third_party_auth", Outcome.INVALID, 401, False),
+        # no details[].errorCode: the canonical status decides (issue 9, item 8)
+        ("404_not_found", Outcome.UNREGISTERED, 404, True),
+        ("404_unregistered", Outcome.UNREGISTERED, 404, True),
+        ("403_denied", Outcome.SENDER_MISMATCH, 403, True),
+        # errorCode UNSPECIFIED_ERROR and no status: the HTTP status decides
+        ("unspecified_404", Outcome.UNREGISTERED, 404, True),
+        # a 403 about the project's IAM permission is the sender's problem, not the token's
+        ("403_iam", Outcome.RETRY, 403, False),
         ("500", Outcome.RETRY, 500, False),
         ("503", Outcome.RETRY, 503, False),
         (("429", 7), Outcome.RETRY, 429, False),
@@ -330,6 +339,28 @@ def test_server_closing_connections_now_and_then_loses_and_repeats_nothing(
     assert all(r.outcome is Outcome.SENT for _, r in results)
     assert sorted(m["token"] for m in fake.messages) == sorted(f"tok-{i}" for i in range(300))
     assert fake.connections_opened >= 300 // 7  # it did hang up on every 7th answer
+
+
+def test_slow_fcm_with_a_small_backlog_gets_every_push_once() -> None:
+    """Issue 9, item 7: FCM answering in 15 s behind a listen backlog of 5. The default read
+    timeout (30 s) outlasts the answer, so nothing is timed out and sent again, and the
+    connections of the batch are opened a few at a time, not 100 at once."""
+    with FakeFcm(token="test-token", project="proj", delay=15.0, backlog=5) as slow:
+        s = FcmSender(
+            project_id=slow.project,
+            credentials=TokenSource("test-token").credentials(),
+            endpoint=slow.base_url,
+        )
+        try:
+            tokens = [f"dev-{i}" for i in range(60)]
+            results = s.send_batch([(t, t, android()) for t in tokens], concurrency=100)
+            pools = list(s.transport._pools.values())
+        finally:
+            s.close()
+        assert {key: r.outcome for key, r in results} == dict.fromkeys(tokens, Outcome.SENT)
+        assert sorted(m["token"] for m in slow.messages) == sorted(tokens)  # each one once
+        assert len(slow.seen) == len(tokens)
+    assert [p.peak_connecting for p in pools] and max(p.peak_connecting for p in pools) <= 4
 
 
 def test_console_sender(capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_LEASE_SECONDS": 600.0,
     # FCM connect / read timeouts of one push
     "NOTIFY_FCM_CONNECT_TIMEOUT": 5.0,
-    "NOTIFY_FCM_READ_TIMEOUT": 10.0,
+    "NOTIFY_FCM_READ_TIMEOUT": 30.0,
     # the sweep runs this often (beat); it re-sends notify_post for posts untaken or stalled
     # for NOTIFY_SWEEP_AGE seconds, each at most once per NOTIFY_SWEEP_AGE and
     # NOTIFY_SWEEP_MAX_SENDS times in all

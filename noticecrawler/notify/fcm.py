@@ -224,7 +224,7 @@ class FcmSender:
         credentials: Credentials | None = None,
         endpoint: str | None = None,
         max_concurrency: int = 100,
-        timeout: tuple[float, float] = (5.0, 10.0),
+        timeout: tuple[float, float] = (5.0, 30.0),
     ) -> None:
         if not (credentials_file or credentials):
             raise ValueError("FcmSender needs a service-account file or credentials")
@@ -381,7 +381,7 @@ def make_sender(
     endpoint: str | None = None,
     *,
     max_concurrency: int = 100,
-    timeout: tuple[float, float] = (5.0, 10.0),
+    timeout: tuple[float, float] = (5.0, 30.0),
 ) -> Sender:
     """An FcmSender when a credentials file and a project id are configured, else the console.
 

@@ -30,6 +30,11 @@ import httptools
 
 T = TypeVar("T")
 USER_AGENT = "noticecrawler-push/1"
+#: connects in progress at once per origin: a batch opens its connections a few at a time
+#: (each step as fast as the server accepts) instead of 100 SYNs at once, which overflow a
+#: small listen backlog — requests written on connections the server has not accepted yet
+#: wait unseen, time out and are retried, and the server answers both (issue 9, item 7)
+CONNECT_RAMP = 4
 
 
 class TransportError(ConnectionError):
@@ -203,7 +208,8 @@ class _Connection(asyncio.Protocol):
 
 
 class _Pool:
-    """The keep-alive connections to one origin: at most ``limit`` open, idle ones reused."""
+    """The keep-alive connections to one origin: at most ``limit`` open (at most
+    ``CONNECT_RAMP`` of them being opened), idle ones reused."""
 
     def __init__(self, origin: _Origin, limit: int, connect_timeout: float, tls: Any) -> None:
         self.origin = origin
@@ -213,6 +219,7 @@ class _Pool:
         self.idle: list[_Connection] = []
         self.live: set[_Connection] = set()  # connected and not yet lost
         self.connecting = 0
+        self.peak_connecting = 0  # the most connects in progress at once (tests read it)
         self.waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> _Connection:
@@ -221,7 +228,7 @@ class _Pool:
                 connection = self.idle.pop()  # the most recently used: the least likely stale
                 if not connection.closed:
                     return connection
-            if self.open < self.limit:
+            if self.open < self.limit and self.connecting < CONNECT_RAMP:
                 return await self._connect()
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self.waiters.append(waiter)
@@ -238,6 +245,7 @@ class _Pool:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         self.connecting += 1
+        self.peak_connecting = max(self.peak_connecting, self.connecting)
         host, port = self.origin.host, self.origin.port
         try:
             transport, connection = await asyncio.wait_for(
@@ -259,6 +267,7 @@ class _Pool:
                 ) from None
             raise
         self.connecting -= 1
+        self._wake()  # a connect slot is free: the next waiter may open one more
         if connection.transport is None and not connection.closed:
             connection.connection_made(transport)  # some loops call it only after returning
         return connection
