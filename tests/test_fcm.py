@@ -411,3 +411,46 @@ def test_a_batch_sends_each_device_exactly_what_pyfcm_builds_for_it(
             [got] = fake.messages_for(f"{platform}-{token}")
             pyfcm = json.loads(sender.fcm.parse_payload(fcm_token=f"{platform}-{token}", **kwargs))
             assert got == pyfcm["message"]
+
+
+@pytest.mark.parametrize("token", ["a\r\nb", "tok\x00en", "tok en", "tok\x0ben", ""])
+def test_a_token_that_cannot_be_sent_is_invalid_and_the_batch_goes_on(
+    fake: FakeFcm, sender: FcmSender, token: str
+) -> None:
+    results = sender.send_batch([("bad", token, android()), ("good", "good-token", android())])
+    outcomes = dict((key, r.outcome) for key, r in results)
+    assert outcomes == {"bad": Outcome.INVALID, "good": Outcome.SENT}
+    assert [m["token"] for m in fake.messages] == ["good-token"]
+
+
+def test_an_access_token_with_a_newline_is_a_clear_retry_not_a_crash(fake: FakeFcm) -> None:
+    s = make(fake, TokenSource("test-token\r\nX-Evil: 1"))
+    try:
+        results = s.send_batch([(i, f"dev-{i}", android()) for i in range(3)])
+    finally:
+        s.close()
+    assert {r.outcome for _, r in results} == {Outcome.RETRY}
+    assert "control character" in (results[0][1].error or "")
+    assert fake.seen == []
+
+
+@pytest.mark.parametrize(
+    ("project", "endpoint", "problem"),
+    [
+        ("my project", None, "not a Google Cloud project id"),
+        ("proj/../x", None, "not a Google Cloud project id"),
+        ("proj", "https://fcm.example/v1/projects?x=1", "no user, query or fragment"),
+        ("proj", "http://fcm.example/v1/projects", "only to a loopback"),
+        ("proj", "https://fcm.example/v1/pro jects", "spaces or control"),
+        ("proj", "ftp://fcm.example/v1", "not an http"),
+    ],
+)
+def test_project_id_and_endpoint_are_checked_when_the_sender_is_made(
+    project: str, endpoint: str | None, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        FcmSender(
+            project_id=project,
+            credentials=TokenSource("t").credentials(),
+            endpoint=endpoint,
+        )

@@ -35,6 +35,29 @@ USER_AGENT = "noticecrawler-push/1"
 #: small listen backlog — requests written on connections the server has not accepted yet
 #: wait unseen, time out and are retried, and the server answers both (issue 9, item 7)
 CONNECT_RAMP = 4
+#: an FCM answer is a few hundred bytes: a body past this is no answer of FCM (the connection
+#: is dropped, the push retried later), and so is a head past the header caps
+MAX_BODY = 64 * 1024
+MAX_HEAD = 16 * 1024
+MAX_HEADERS = 100
+#: bytes no header value may hold (CR/LF split the request, NUL and the other controls are
+#: refused by servers or rewritten by proxies)
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F)) - {"\t"}
+
+
+class HeaderError(ValueError):
+    """A header name or value that cannot go into a request (control characters, a colon in a
+    name): raised when the request is built, before anything is sent."""
+
+
+def check_header(name: str, value: str) -> None:
+    """Raise HeaderError when ``name: value`` cannot be sent as one well-formed header."""
+    if not name or ":" in name or " " in name or _CONTROL.intersection(name):
+        raise HeaderError(f"header name {name!r} would break the request")
+    bad = _CONTROL.intersection(value)
+    if bad:
+        shown = ", ".join(sorted(repr(c) for c in bad))
+        raise HeaderError(f"header {name!r} holds a control character ({shown})")
 
 
 class TransportError(ConnectionError):
@@ -93,8 +116,7 @@ def _head(url: str, headers: Mapping[str, str], length: int) -> tuple[_Origin, b
     origin, start = _target(url)
     lines = [start, f"Content-Length: {length}\r\n"]
     for name, value in headers.items():
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            raise ValueError(f"header {name!r} would break the request")
+        check_header(name, value)
         lines.append(f"{name}: {value}\r\n")
     lines.append("\r\n")
     return origin, "".join(lines).encode("latin-1")
@@ -115,8 +137,11 @@ class _Connection(asyncio.Protocol):
     def _begin(self) -> None:
         self.headers = Headers()
         self.body: list[bytes] = []
+        self.body_size = 0
+        self.head_size = 0
         self.answered = False  # bytes of the current answer arrived
         self.headers_done = False
+        self.complete = False  # the current answer has ended
 
     # --- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -125,11 +150,22 @@ class _Connection(asyncio.Protocol):
             self.pool.live.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.complete or self.closed:
+            self.close()  # bytes nobody asked for: the connection's framing is not to be trusted
+            return
         self.answered = True
+        if not self.headers_done:
+            self.head_size += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(TransportError(f"not an HTTP answer: {exc}", answered=True))
+            cause = exc.__cause__ or exc.__context__
+            why = cause if isinstance(cause, TransportError) else exc
+            self._fail(TransportError(f"not an HTTP answer: {why}", answered=True))
+            self.close()
+            return
+        if not self.headers_done and self.head_size > MAX_HEAD:
+            self._fail(TransportError(f"answer head over {MAX_HEAD} bytes", answered=True))
             self.close()
 
     def eof_received(self) -> bool:
@@ -149,19 +185,32 @@ class _Connection(asyncio.Protocol):
                 self._fail(error)
         self.pool.gone(self)
 
-    # --- httptools callbacks --------------------------------------------------------------
+    # --- httptools callbacks (an exception stops the parse: data_received fails the request)
+    def on_message_begin(self) -> None:
+        if self.complete:
+            raise TransportError("a second answer to one request")
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= MAX_HEADERS:
+            raise TransportError(f"answer with over {MAX_HEADERS} headers")
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        length = self.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            raise TransportError(f"answer announcing a body of {length[:20]} bytes")
 
     def on_body(self, body: bytes) -> None:
+        self.body_size += len(body)
+        if self.body_size > MAX_BODY:
+            raise TransportError(f"answer body over {MAX_BODY} bytes")
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        self.complete = True
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(self._reply())
