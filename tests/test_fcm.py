@@ -382,6 +382,24 @@ def test_make_sender(tmp_path: Any) -> None:
         make_sender(str(creds), "", "")
 
 
+def test_make_sender_takes_the_proxy_from_settings(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noticecrawler import settings
+
+    monkeypatch.setattr(settings, "FCM_HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setattr(settings, "FCM_NO_PROXY", "internal.test")
+    real = make_sender(str(tmp_path / "sa.json"), "proj", "")
+    try:
+        assert isinstance(real, FcmSender)
+        proxy = real.transport.proxy
+        assert proxy is not None and (proxy.host, proxy.port) == ("proxy.test", 3128)
+        assert proxy.applies_to("fcm.googleapis.com", 443)
+        assert not proxy.applies_to("fcm.internal.test", 443)
+    finally:
+        real.close()
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [(None, None), ("", None), ("30", 30.0), ("0", 0.0), ("-5", 0.0), ("soon", None)],

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from noticecrawler.notify.senders.proxy import Proxy, ProxyError
 from noticecrawler.notify.transport import (
     MAX_HEADERS,
     NETWORK_ERRORS,
@@ -501,3 +502,137 @@ def test_https_with_an_untrusted_certificate_is_refused(
         assert server.heads == []  # nothing was sent over it
     finally:
         t.close()
+
+
+# --- HTTPS_PROXY / NO_PROXY ------------------------------------------------------------------
+
+
+class ConnectProxy:
+    """A local HTTP CONNECT proxy: records each CONNECT target, then pipes bytes both ways
+    (or refuses with ``refuse`` as its status line)."""
+
+    def __init__(self, refuse: bytes = b"") -> None:
+        self.refuse = refuse
+        self.targets: list[str] = []
+        self.authorizations: list[str] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ")
+            assert method == "CONNECT"
+            self.targets.append(target)
+            for line in lines[1:]:
+                if line.lower().startswith("proxy-authorization:"):
+                    self.authorizations.append(line.split(":", 1)[1].strip())
+            if self.refuse:
+                conn.sendall(self.refuse + b"\r\nContent-Length: 0\r\n\r\n")
+                return
+            host, _, port = target.rpartition(":")
+            with socket.create_connection((host, int(port))) as upstream:
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                pump = threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True)
+                pump.start()
+                self._pipe(conn, upstream)
+                pump.join(5)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    p = ConnectProxy()
+    yield p
+    p.close()
+
+
+def test_https_goes_through_the_proxy_with_tls_to_the_origin(
+    serve: Callable[..., Server], certificate: tuple[Path, Path], proxy: ConnectProxy
+) -> None:
+    server = tls_server(serve, certificate)
+    trust = ssl.create_default_context(cafile=str(certificate[0]))
+    via = Proxy.parse(f"http://user:p%40ss@127.0.0.1:{proxy.port}", no_proxy="example.test")
+    t = PushTransport(2, (2.0, 2.0), ssl_context=trust, proxy=via)
+    try:
+        for _ in range(3):
+            reply = post(t, server.url(scheme="https", host="localhost"))
+            assert (reply.status, reply.body) == (200, b'{"ok": 1}\r\n')
+    finally:
+        t.close()
+    assert proxy.targets == [f"localhost:{server.port}"]  # one tunnel, kept alive
+    assert proxy.authorizations == ["Basic dXNlcjpwQHNz"]  # user:p@ss
+    assert server.accepted == 1 and len(server.heads) == 3
+
+
+def test_no_proxy_and_plain_http_go_direct(
+    serve: Callable[..., Server], certificate: tuple[Path, Path], proxy: ConnectProxy
+) -> None:
+    server = tls_server(serve, certificate)
+    plain = serve()
+    trust = ssl.create_default_context(cafile=str(certificate[0]))
+    via = Proxy.parse(f"127.0.0.1:{proxy.port}", no_proxy="example.test, localhost")
+    t = PushTransport(2, (2.0, 2.0), ssl_context=trust, proxy=via)
+    try:
+        assert post(t, server.url(scheme="https", host="localhost")).status == 200
+        assert post(t, plain.url()).status == 200  # HTTPS_PROXY is for https only
+    finally:
+        t.close()
+    assert proxy.targets == []
+
+
+def test_a_proxy_refusing_the_tunnel_is_a_network_error(
+    serve: Callable[..., Server], certificate: tuple[Path, Path]
+) -> None:
+    server = tls_server(serve, certificate)
+    refusing = ConnectProxy(refuse=b"HTTP/1.1 403 Forbidden")
+    trust = ssl.create_default_context(cafile=str(certificate[0]))
+    t = PushTransport(
+        2, (2.0, 2.0), ssl_context=trust, proxy=Proxy.parse(f"127.0.0.1:{refusing.port}")
+    )
+    try:
+        with pytest.raises(ProxyError, match="403") as caught:
+            post(t, server.url(scheme="https", host="localhost"))
+        assert isinstance(caught.value, NETWORK_ERRORS)
+    finally:
+        t.close()
+        refusing.close()
+    assert server.heads == []
+
+
+def test_tls_verification_cannot_be_turned_off() -> None:
+    lax = ssl.create_default_context()
+    lax.check_hostname = False
+    lax.verify_mode = ssl.CERT_NONE
+    with pytest.raises(ValueError, match="cannot be turned off"):
+        PushTransport(1, (1.0, 1.0), ssl_context=lax)
+
+
+@pytest.mark.parametrize("url", ["socks5://127.0.0.1:1080", "http://127.0.0.1:x"])
+def test_a_proxy_url_that_cannot_work_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="HTTPS_PROXY"):
+        Proxy.parse(url)

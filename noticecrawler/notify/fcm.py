@@ -62,6 +62,7 @@ from noticecrawler.notify.fcm_errors import (
     is_auth_failure,
     parse_error,
 )
+from noticecrawler.notify.senders.proxy import Proxy
 from noticecrawler.notify.transport import NETWORK_ERRORS, HeaderError, PushTransport
 
 DEFAULT_ENDPOINT = "https://fcm.googleapis.com/v1/projects"
@@ -269,7 +270,10 @@ class FcmSender:
         endpoint: str | None = None,
         max_concurrency: int = 100,
         timeout: tuple[float, float] = (5.0, 30.0),
+        proxy: str = "",
+        no_proxy: str = "",
     ) -> None:
+        """``proxy``/``no_proxy``: HTTPS_PROXY and NO_PROXY (settings hands them over)."""
         if not (credentials_file or credentials):
             raise ValueError("FcmSender needs a service-account file or credentials")
         if credentials is not None and not project_id:
@@ -280,7 +284,9 @@ class FcmSender:
         self.max_concurrency = max(1, max_concurrency)
         self.timeout = timeout
         self._adapter = bounded_adapter(self.max_concurrency)  # pyfcm's own notify() path
-        self.transport = PushTransport(self.max_concurrency, timeout)
+        self.transport = PushTransport(
+            self.max_concurrency, timeout, proxy=Proxy.parse(proxy, no_proxy)
+        )
         self.fcm = _BoundedFCMNotification(
             endpoint_base=endpoint,
             project_id=project_id or None,
@@ -450,6 +456,8 @@ def make_sender(
         project_id = settings.FCM_PROJECT_ID
     if endpoint is None:
         endpoint = settings.FCM_ENDPOINT
+    proxy = getattr(settings, "FCM_HTTPS_PROXY", "")
+    no_proxy = getattr(settings, "FCM_NO_PROXY", "")
     if not credentials_file and not project_id:
         return ConsoleSender()
     if not credentials_file or not project_id:
@@ -461,4 +469,6 @@ def make_sender(
         endpoint=endpoint or None,
         max_concurrency=max_concurrency,
         timeout=timeout,
+        proxy=proxy,
+        no_proxy=no_proxy,
     )

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from noticecrawler.notify.senders.proxy import Proxy
+
 T = TypeVar("T")
 USER_AGENT = "noticecrawler-push/1"
 #: connects in progress at once per origin: a batch opens its connections a few at a time
@@ -260,8 +262,16 @@ class _Pool:
     """The keep-alive connections to one origin: at most ``limit`` open (at most
     ``CONNECT_RAMP`` of them being opened), idle ones reused."""
 
-    def __init__(self, origin: _Origin, limit: int, connect_timeout: float, tls: Any) -> None:
+    def __init__(
+        self,
+        origin: _Origin,
+        limit: int,
+        connect_timeout: float,
+        tls: Any,
+        proxy: Proxy | None = None,
+    ) -> None:
         self.origin = origin
+        self.proxy = proxy  # a CONNECT tunnel to reach the origin through
         self.limit = limit
         self.connect_timeout = connect_timeout
         self.tls = tls
@@ -296,17 +306,24 @@ class _Pool:
         self.connecting += 1
         self.peak_connecting = max(self.peak_connecting, self.connecting)
         host, port = self.origin.host, self.origin.port
+
+        async def connect() -> tuple[asyncio.BaseTransport, _Connection]:
+            tls_host = host if self.tls else None
+            if self.proxy is None:
+                return await loop.create_connection(
+                    lambda: _Connection(self), host, port, ssl=self.tls, server_hostname=tls_host
+                )
+            sock = await self.proxy.tunnel(host, port)
+            try:
+                return await loop.create_connection(
+                    lambda: _Connection(self), sock=sock, ssl=self.tls, server_hostname=tls_host
+                )
+            except BaseException:
+                sock.close()
+                raise
+
         try:
-            transport, connection = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _Connection(self),
-                    host,
-                    port,
-                    ssl=self.tls,
-                    server_hostname=host if self.tls else None,
-                ),
-                self.connect_timeout,
-            )
+            transport, connection = await asyncio.wait_for(connect(), self.connect_timeout)
         except BaseException as exc:
             self.connecting -= 1
             self._wake()  # the slot is free again
@@ -353,8 +370,16 @@ class PushTransport:
         timeout: tuple[float, float],
         *,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
+        """``proxy``: the HTTPS_PROXY (with its NO_PROXY) that https origins are reached through;
+        TLS is always verified (``ssl_context`` may only add trusted CAs, as tests do)."""
+        if ssl_context is not None and (
+            ssl_context.verify_mode != ssl.CERT_REQUIRED or not ssl_context.check_hostname
+        ):
+            raise ValueError("TLS verification cannot be turned off for pushes")
         self.limit = max(1, limit)
+        self.proxy = proxy
         self.connect_timeout, self.read_timeout = timeout
         self._ssl = ssl_context
         self._pools: dict[_Origin, _Pool] = {}
@@ -370,9 +395,13 @@ class PushTransport:
         pool = self._pools.get(origin)
         if pool is None:
             tls: Any = None
+            proxy = None
             if origin.scheme == "https":
                 tls = self._ssl or ssl.create_default_context()
-            pool = self._pools[origin] = _Pool(origin, self.limit, self.connect_timeout, tls)
+                if self.proxy is not None and self.proxy.applies_to(origin.host, origin.port):
+                    proxy = self.proxy
+            pool = _Pool(origin, self.limit, self.connect_timeout, tls, proxy)
+            self._pools[origin] = pool
         return pool
 
     @property
