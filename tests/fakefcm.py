@@ -25,10 +25,13 @@ import itertools
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.fakefcm_h2 import PREFACE, H2Connection
 
 Behaviour = str | tuple[str, Any]
 
@@ -187,7 +190,11 @@ def _respond(fake: FakeFcm, method: str, path: str, headers: dict[str, str], raw
         if path != "/_fake/stats":
             return _Answer(None, 404, _HTML_404)
         with fake._lock:
-            stats = {"messages": len(fake.messages), "connections": fake.connections_opened}
+            stats = {
+                "messages": len(fake.messages),
+                "connections": fake.connections_opened,
+                "h2_connections": fake.h2_connections,
+            }
         return _Answer(None, 200, stats, count=False)
     if path == "/token":  # OAuth 2 token endpoint of a service-account file
         with fake._lock:
@@ -240,13 +247,18 @@ def _fault(fake: FakeFcm, token: str | None, behaviour: Behaviour) -> Any:
     return _Answer(token, status, body, headers)
 
 
+def answer_bytes(answer: _Answer) -> tuple[str, bytes]:
+    """(Content-Type, body) of an answer."""
+    if isinstance(answer.body, bytes):
+        return "text/html; charset=UTF-8", answer.body
+    return "application/json; charset=UTF-8", json.dumps(answer.body).encode()
+
+
 def _encode(answer: _Answer, close: bool = False) -> bytes:
-    html = isinstance(answer.body, bytes)
-    data = answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
-    kind = "text/html" if html else "application/json"
+    kind, data = answer_bytes(answer)
     head = [
         f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Error')}",
-        f"Content-Type: {kind}; charset=UTF-8",
+        f"Content-Type: {kind}",
         f"Content-Length: {len(data)}",
         *(f"{name}: {value}" for name, value in answer.headers.items()),
         *(["Connection: close"] if close else []),
@@ -273,6 +285,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.answered = 0
+        self.fresh = True  # nothing received yet: it may be an HTTP/2 preface
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -296,8 +309,27 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if self.fresh and self.fake.http2:
+            if PREFACE.startswith(self.buffer[: len(PREFACE)]) and len(self.buffer) < len(PREFACE):
+                return  # maybe the HTTP/2 preface, not all of it yet
+            if self.buffer.startswith(PREFACE):
+                self._upgrade()
+                return
+        self.fresh = False
         if not self.busy:
             self._serve()
+
+    def _upgrade(self) -> None:
+        """HTTP/2 (prior knowledge, or chosen by ALPN): hand the connection to H2Connection."""
+        assert self.transport is not None
+        self.fake._connections.discard(self)
+        with self.fake._lock:
+            self.fake.h2_connections += 1
+        h2c = H2Connection(self.fake, self.transport, lambda: self.fake._connections.discard(h2c))
+        self.fake._connections.add(h2c)
+        self.transport.set_protocol(h2c)
+        buffered, self.buffer, self.transport = self.buffer, b"", None
+        h2c.data_received(buffered)
 
     def _serve(self) -> None:
         """Answer every complete request in the buffer, until one has to wait."""
@@ -364,13 +396,27 @@ class FakeFcm:
         project: str = "test-project",
         delay: float = 0.0,
         backlog: int = 1024,
+        *,
+        tls: ssl.SSLContext | None = None,
+        http2: bool = True,
+        max_streams: int = 100,
     ) -> None:
+        """``tls``: serve https with this server context (ALPN offers h2 when ``http2``);
+        ``http2``: also speak HTTP/2 (prior knowledge on plain http), else HTTP/1.1 only;
+        ``max_streams``: SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection."""
         self.expected_token = token
         self.project = project
         #: seconds before each push is answered (FCM's latency; a slow FCM)
         self.delay = delay
         #: the listen backlog: connections the kernel holds before the fake accepts them
         self.backlog = backlog
+        self.tls = tls
+        self.http2 = http2
+        self.max_streams = max_streams
+        if tls is not None:
+            tls.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
+        #: of ``connections_opened``, those that spoke HTTP/2
+        self.h2_connections = 0
         #: answer this many requests on a connection, the last with ``Connection: close``, and
         #: hang up (as Google's front ends do now and then); 0: keep connections open
         self.requests_per_connection = 0
@@ -386,7 +432,7 @@ class FakeFcm:
         self._global: list[Behaviour] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
-        self._connections: set[_Connection] = set()
+        self._connections: set[Any] = set()
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -399,7 +445,7 @@ class FakeFcm:
         async def open_server() -> None:
             assert self._loop is not None
             self._server = await self._loop.create_server(
-                lambda: _Connection(self), "127.0.0.1", 0, backlog=self.backlog
+                lambda: _Connection(self), "127.0.0.1", 0, backlog=self.backlog, ssl=self.tls
             )
             ready.set()
 
@@ -448,12 +494,14 @@ class FakeFcm:
     @property
     def base_url(self) -> str:
         """What FcmSender takes as ``endpoint`` (pyfcm's FCM_END_POINT_BASE)."""
-        return f"http://127.0.0.1:{self.port}/v1/projects"
+        scheme = "https" if self.tls else "http"
+        host = "localhost" if self.tls else "127.0.0.1"  # the name a test certificate holds
+        return f"{scheme}://{host}:{self.port}/v1/projects"
 
     @property
     def token_url(self) -> str:
         """The ``token_uri`` of a service-account file whose tokens this fake accepts."""
-        return f"http://127.0.0.1:{self.port}/token"
+        return self.base_url.replace("/v1/projects", "/token")
 
     # --- scripting ---------------------------------------------------------------------------
     def set_token_behaviour(self, token: str, behaviour: Behaviour | None) -> None:
