@@ -29,6 +29,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tests.fakefcm_h2 import PREFACE, H2Connection
@@ -158,7 +159,7 @@ def _shape_error(body: Any) -> str | None:
     android = message.get("android", {})
     if set(android) - _ANDROID_KEYS:
         return "Invalid JSON payload received. Unknown name at 'message.android'"
-    if android.get("priority", "HIGH") not in ("HIGH", "NORMAL"):
+    if str(android.get("priority", "HIGH")).upper() not in ("HIGH", "NORMAL"):  # either case
         return "Invalid value at 'message.android.priority'"
     if not isinstance(android.get("notification", {}), dict):
         return "Invalid value at 'message.android.notification'"
@@ -544,3 +545,49 @@ class FakeFcm:
     def _count(self, token: str | None, status: int) -> None:
         with self._lock:
             self.seen.append(Seen(token, status, time.monotonic()))
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1 in ``folder``: (cert, key) PEM
+    files; a client trusting the cert file verifies the fake's TLS as any other."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def server_tls(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A server context for FakeFcm(tls=...)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context

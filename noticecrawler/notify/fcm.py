@@ -38,6 +38,7 @@ import asyncio
 import json
 import queue
 import re
+import ssl
 import threading
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
@@ -272,8 +273,14 @@ class FcmSender:
         timeout: tuple[float, float] = (5.0, 30.0),
         proxy: str = "",
         no_proxy: str = "",
+        ssl_context: ssl.SSLContext | None = None,
+        http2: bool = True,
+        h2c: bool = False,
     ) -> None:
-        """``proxy``/``no_proxy``: HTTPS_PROXY and NO_PROXY (settings hands them over)."""
+        """``proxy``/``no_proxy``: HTTPS_PROXY and NO_PROXY (settings hands them over);
+        ``ssl_context``: a verifying context with more trusted CAs (tests, benches);
+        ``http2``: offer HTTP/2 by ALPN (FCM takes it); ``h2c``: HTTP/2 on a plain-http
+        endpoint with prior knowledge (a test server)."""
         if not (credentials_file or credentials):
             raise ValueError("FcmSender needs a service-account file or credentials")
         if credentials is not None and not project_id:
@@ -285,7 +292,12 @@ class FcmSender:
         self.timeout = timeout
         self._adapter = bounded_adapter(self.max_concurrency)  # pyfcm's own notify() path
         self.transport = PushTransport(
-            self.max_concurrency, timeout, proxy=Proxy.parse(proxy, no_proxy)
+            self.max_concurrency,
+            timeout,
+            proxy=Proxy.parse(proxy, no_proxy),
+            ssl_context=ssl_context,
+            http2=http2,
+            h2c=h2c,
         )
         self.fcm = _BoundedFCMNotification(
             endpoint_base=endpoint,

@@ -28,100 +28,64 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from noticecrawler.notify.senders.http2 import H2Connection
 from noticecrawler.notify.senders.proxy import Proxy
+from noticecrawler.notify.senders.wire import (
+    CONNECT_RAMP,
+    MAX_BODY,
+    MAX_HEAD,
+    MAX_HEADERS,
+    NETWORK_ERRORS,
+    USER_AGENT,
+    HeaderError,
+    Headers,
+    Origin,
+    Reply,
+    TransportError,
+    check_header,
+)
+
+__all__ = [
+    "MAX_BODY",
+    "MAX_HEAD",
+    "MAX_HEADERS",
+    "NETWORK_ERRORS",
+    "HeaderError",
+    "PushTransport",
+    "Reply",
+    "TransportError",
+]
 
 T = TypeVar("T")
-USER_AGENT = "noticecrawler-push/1"
-#: connects in progress at once per origin: a batch opens its connections a few at a time
-#: (each step as fast as the server accepts) instead of 100 SYNs at once, which overflow a
-#: small listen backlog — requests written on connections the server has not accepted yet
-#: wait unseen, time out and are retried, and the server answers both (issue 9, item 7)
-CONNECT_RAMP = 4
-#: an FCM answer is a few hundred bytes: a body past this is no answer of FCM (the connection
-#: is dropped, the push retried later), and so is a head past the header caps
-MAX_BODY = 64 * 1024
-MAX_HEAD = 16 * 1024
-MAX_HEADERS = 100
-#: bytes no header value may hold (CR/LF split the request, NUL and the other controls are
-#: refused by servers or rewritten by proxies)
-_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F)) - {"\t"}
+_Origin = Origin
 
 
-class HeaderError(ValueError):
-    """A header name or value that cannot go into a request (control characters, a colon in a
-    name): raised when the request is built, before anything is sent."""
-
-
-def check_header(name: str, value: str) -> None:
-    """Raise HeaderError when ``name: value`` cannot be sent as one well-formed header."""
-    if not name or ":" in name or " " in name or _CONTROL.intersection(name):
-        raise HeaderError(f"header name {name!r} would break the request")
-    bad = _CONTROL.intersection(value)
-    if bad:
-        shown = ", ".join(sorted(repr(c) for c in bad))
-        raise HeaderError(f"header {name!r} holds a control character ({shown})")
-
-
-class TransportError(ConnectionError):
-    """The connection broke before a whole answer came back, or the answer is not HTTP."""
-
-    def __init__(self, message: str, *, answered: bool = False) -> None:
-        super().__init__(message)
-        #: some bytes of an answer had arrived (the request surely reached the server)
-        self.answered = answered
-
-
-#: what a push can fail with before an HTTP answer: retried later, never here
-#: (TimeoutError, ssl.SSLError and TransportError are all OSErrors)
-NETWORK_ERRORS = (OSError, asyncio.TimeoutError)
-
-
-class Headers(dict[str, str]):
-    """An answer's headers, looked up whatever the case of the name."""
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(name.lower())
-
-    def __contains__(self, name: object) -> bool:
-        return super().__contains__(name.lower() if isinstance(name, str) else name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return super().get(name.lower(), default)
-
-
-class Reply(NamedTuple):
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-class _Origin(NamedTuple):
-    scheme: str
-    host: str
-    port: int
+class _Target(NamedTuple):
+    origin: Origin
+    authority: str  # host[:port] as in the URL (Host header, :authority)
+    path: str
+    start: str  # the HTTP/1.1 request line, Host and User-Agent
 
 
 @functools.lru_cache(maxsize=64)
-def _target(url: str) -> tuple[_Origin, str]:
-    """(origin, the request line and Host header) of an http(s) URL."""
+def _target(url: str) -> _Target:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
+    check_header("url", url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host = parts.netloc.rpartition("@")[2]
     start = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
-    return _Origin(parts.scheme, parts.hostname, port), start
+    return _Target(Origin(parts.scheme, parts.hostname, port), host, path, start)
 
 
-def _head(url: str, headers: Mapping[str, str], length: int) -> tuple[_Origin, bytes]:
-    origin, start = _target(url)
-    lines = [start, f"Content-Length: {length}\r\n"]
+def _head(target: _Target, headers: Mapping[str, str], length: int) -> bytes:
+    lines = [target.start, f"Content-Length: {length}\r\n"]
     for name, value in headers.items():
-        check_header(name, value)
         lines.append(f"{name}: {value}\r\n")
     lines.append("\r\n")
-    return origin, "".join(lines).encode("latin-1")
+    return "".join(lines).encode("latin-1")
 
 
 class _Connection(asyncio.Protocol):
@@ -134,6 +98,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.reused = False  # it has answered a request before
         self.waiter: asyncio.Future[Reply] | None = None
+        self.h2: H2Connection | None = None  # set when the connection turned out HTTP/2
         self._begin()
 
     def _begin(self) -> None:
@@ -147,9 +112,18 @@ class _Connection(asyncio.Protocol):
 
     # --- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.transport is None:
-            self.transport = cast(asyncio.Transport, transport)
-            self.pool.live.add(self)
+        if self.transport is not None or self.h2 is not None:
+            return
+        tls = transport.get_extra_info("ssl_object")
+        chosen = tls.selected_alpn_protocol() if tls is not None else None
+        if chosen == "h2" or (tls is None and self.pool.h2c):
+            # HTTP/2 (chosen by ALPN, or prior knowledge): the connection is an H2Connection's
+            self.h2 = H2Connection(self.pool.h2_changed)
+            transport.set_protocol(self.h2)
+            self.h2.connection_made(transport)
+            return
+        self.transport = cast(asyncio.Transport, transport)
+        self.pool.live.add(self)
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.complete or self.closed:
@@ -269,8 +243,11 @@ class _Pool:
         connect_timeout: float,
         tls: Any,
         proxy: Proxy | None = None,
+        h2c: bool = False,
     ) -> None:
         self.origin = origin
+        self.h2c = h2c  # plain http: HTTP/2 with prior knowledge
+        self.h2: list[H2Connection] = []  # HTTP/2 connections (each many streams)
         self.proxy = proxy  # a CONNECT tunnel to reach the origin through
         self.limit = limit
         self.connect_timeout = connect_timeout
@@ -281,13 +258,18 @@ class _Pool:
         self.peak_connecting = 0  # the most connects in progress at once (tests read it)
         self.waiters: deque[asyncio.Future[None]] = deque()
 
-    async def acquire(self) -> _Connection:
+    async def acquire(self) -> _Connection | H2Connection:
         while True:
+            best = max(self.h2, key=lambda c: c.capacity, default=None)
+            if best is not None and best.capacity > 0:
+                return best
             while self.idle:
                 connection = self.idle.pop()  # the most recently used: the least likely stale
                 if not connection.closed:
                     return connection
-            if self.open < self.limit and self.connecting < CONNECT_RAMP:
+            # an HTTP/2 origin: wait for the connection being opened rather than open more
+            ramp = 1 if self.h2 else CONNECT_RAMP
+            if self.open < self.limit and self.connecting < ramp:
                 return await self._connect()
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self.waiters.append(waiter)
@@ -299,9 +281,20 @@ class _Pool:
 
     @property
     def open(self) -> int:
-        return self.connecting + len(self.live)
+        return self.connecting + len(self.live) + len(self.h2)
 
-    async def _connect(self) -> _Connection:
+    def h2_changed(self, connection: H2Connection) -> None:
+        """An HTTP/2 connection freed streams, changed its settings, or is gone."""
+        if connection.closed or connection.going_away:
+            if connection in self.h2:
+                self.h2.remove(connection)
+            self._wake()  # a connection slot (or a stream) is free
+            return
+        for _ in range(connection.capacity):
+            if not self._wake():
+                break
+
+    async def _connect(self) -> _Connection | H2Connection:
         loop = asyncio.get_running_loop()
         self.connecting += 1
         self.peak_connecting = max(self.peak_connecting, self.connecting)
@@ -334,11 +327,17 @@ class _Pool:
             raise
         self.connecting -= 1
         self._wake()  # a connect slot is free: the next waiter may open one more
-        if connection.transport is None and not connection.closed:
+        if connection.transport is None and connection.h2 is None and not connection.closed:
             connection.connection_made(transport)  # some loops call it only after returning
+        if connection.h2 is not None:
+            self.h2.append(connection.h2)
+            self.h2_changed(connection.h2)  # its streams are for the waiters too
+            return connection.h2
         return connection
 
-    def release(self, connection: _Connection) -> None:
+    def release(self, connection: _Connection | H2Connection) -> None:
+        if isinstance(connection, H2Connection):
+            return  # its streams are counted by the connection itself (h2_changed)
         if not connection.closed:
             self.idle.append(connection)
         self._wake()
@@ -350,16 +349,20 @@ class _Pool:
         self.live.discard(connection)
         self._wake()
 
-    def _wake(self) -> None:
+    def _wake(self) -> bool:
+        """Wake one waiter; False when none was waiting."""
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                return
+                return True
+        return False
 
     def close(self) -> None:
         for connection in list(self.live):
             connection.close()
+        for h2connection in list(self.h2):
+            h2connection.close()
         self.idle.clear()
 
 
@@ -371,15 +374,21 @@ class PushTransport:
         *,
         ssl_context: ssl.SSLContext | None = None,
         proxy: Proxy | None = None,
+        http2: bool = True,
+        h2c: bool = False,
     ) -> None:
         """``proxy``: the HTTPS_PROXY (with its NO_PROXY) that https origins are reached through;
-        TLS is always verified (``ssl_context`` may only add trusted CAs, as tests do)."""
+        TLS is always verified (``ssl_context`` may only add trusted CAs, as tests do).
+        ``http2``: offer h2 by ALPN on https (HTTP/1.1 when the server does not choose it);
+        ``h2c``: speak HTTP/2 with prior knowledge on plain http (test servers)."""
         if ssl_context is not None and (
             ssl_context.verify_mode != ssl.CERT_REQUIRED or not ssl_context.check_hostname
         ):
             raise ValueError("TLS verification cannot be turned off for pushes")
         self.limit = max(1, limit)
         self.proxy = proxy
+        self.http2 = http2
+        self.h2c = h2c
         self.connect_timeout, self.read_timeout = timeout
         self._ssl = ssl_context
         self._pools: dict[_Origin, _Pool] = {}
@@ -398,9 +407,11 @@ class PushTransport:
             proxy = None
             if origin.scheme == "https":
                 tls = self._ssl or ssl.create_default_context()
+                tls.set_alpn_protocols(["h2", "http/1.1"] if self.http2 else ["http/1.1"])
                 if self.proxy is not None and self.proxy.applies_to(origin.host, origin.port):
                     proxy = self.proxy
-            pool = _Pool(origin, self.limit, self.connect_timeout, tls, proxy)
+            h2c = self.h2c and origin.scheme == "http"
+            pool = _Pool(origin, self.limit, self.connect_timeout, tls, proxy, h2c)
             self._pools[origin] = pool
         return pool
 
@@ -411,18 +422,37 @@ class PushTransport:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Reply:
         """POST ``body`` (on the transport's loop); the whole answer, or a NETWORK_ERRORS."""
-        origin, head = _head(url, headers, len(body))
-        pool = self._pool(origin)
-        data = head + body
-        for attempt in (1, 2):
+        target = _target(url)
+        for name, value in headers.items():
+            check_header(name, value)
+        pool = self._pool(target.origin)
+        data = b""
+        for attempt in (1, 2, 3):
             connection = await pool.acquire()
-            reused = connection.reused
             try:
-                return await connection.request(data, self.read_timeout)
-            except TransportError as exc:
-                if attempt == 2 or not reused or exc.answered:
+                if isinstance(connection, H2Connection):
+                    return await connection.request(
+                        target.authority,
+                        target.origin.scheme,
+                        target.path,
+                        headers,
+                        body,
+                        self.read_timeout,
+                    )
+                reused = connection.reused
+                data = data or _head(target, headers, len(body)) + body
+                try:
+                    return await connection.request(data, self.read_timeout)
+                except TransportError as exc:
+                    if not reused or exc.answered:
+                        raise
+                    # a kept-alive connection the server had closed as the request went out
+                    exc.unprocessed = True
                     raise
-                # a kept-alive connection the server had closed as the request went out
+            except TransportError as exc:
+                if attempt == 3 or not exc.unprocessed:
+                    raise
+                # never processed (GOAWAY, REFUSED_STREAM, a stale kept-alive connection)
             finally:
                 pool.release(connection)
         raise AssertionError("unreachable")
@@ -435,7 +465,7 @@ class PushTransport:
             for pool in self._pools.values():
                 pool.close()
             for _ in range(100):  # until every transport has really closed (at most ~1 s)
-                if not any(pool.live for pool in self._pools.values()):
+                if not any(pool.live or pool.h2 for pool in self._pools.values()):
                     break
                 await asyncio.sleep(0.01)
 
