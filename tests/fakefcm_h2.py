@@ -26,6 +26,19 @@ if TYPE_CHECKING:
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
+class _AnswersAfterGoaway(h2.connection.H2ConnectionStateMachine):
+    """h2 closes the connection for good when it sends GOAWAY; FCM's front ends go on
+    answering the streams up to the GOAWAY's last_stream_id, and so does the fake."""
+
+    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[Any]:
+        if (
+            input_ is h2.connection.ConnectionInputs.SEND_GOAWAY
+            and self.state is h2.connection.ConnectionState.SERVER_OPEN
+        ):
+            return []
+        return super().process_input(input_)
+
+
 class H2Connection(asyncio.Protocol):
     """One HTTP/2 connection of the fake: streams answered independently."""
 
@@ -35,6 +48,7 @@ class H2Connection(asyncio.Protocol):
         self.on_close = on_close
         config = h2.config.H2Configuration(client_side=False, header_encoding="latin-1")
         self.h2 = h2.connection.H2Connection(config=config)
+        self.h2.state_machine = _AnswersAfterGoaway()
         self.h2.local_settings = h2.settings.Settings(
             client=False,
             initial_values={
@@ -100,12 +114,9 @@ class H2Connection(asyncio.Protocol):
         method, path = headers.get(":method", ""), headers.get(":path", "")
         delay = self.fake.delay if method == "POST" and path != "/token" else 0.0
         args = (stream_id, method, path, headers, bytes(body))
-        if delay:
-            self.timers[stream_id] = asyncio.get_running_loop().call_later(
-                delay, self._answer, *args
-            )
-        else:
-            self._answer(*args)
+        # every answer waits for its timer (0 s without a delay): a GOAWAY sent by this request
+        # goes out before the answers it promises, as a front end's would
+        self.timers[stream_id] = asyncio.get_running_loop().call_later(delay, self._answer, *args)
 
     def _answer(
         self, stream_id: int, method: str, path: str, headers: dict[str, str], raw: bytes
@@ -130,5 +141,9 @@ class H2Connection(asyncio.Protocol):
         except h2.exceptions.ProtocolError:  # the client reset the stream meanwhile
             pass
         self.flush()
-        if self.last_stream is not None and not self.h2.open_inbound_streams:
-            self.close()  # everything promised before the GOAWAY is answered
+        if self.last_stream is not None and not self.timers and self.transport is not None:
+            # everything promised before the GOAWAY is answered: end our side and let the
+            # client hang up (closing with its unread streams in our buffer would reset the
+            # connection, and the client could lose answers already sent)
+            self.transport.write_eof()
+            asyncio.get_running_loop().call_later(5, self.close)

@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: a push the server did not process (GOAWAY above its stream, REFUSED_STREAM) is sent again
+#: on another connection, at most this many times in all
+UNPROCESSED_TRIES = 8
 _Origin = Origin
 
 
@@ -244,10 +247,14 @@ class _Pool:
         tls: Any,
         proxy: Proxy | None = None,
         h2c: bool = False,
+        offers_h2: bool = False,
     ) -> None:
         self.origin = origin
         self.h2c = h2c  # plain http: HTTP/2 with prior knowledge
-        self.h2: list[H2Connection] = []  # HTTP/2 connections (each many streams)
+        #: what the origin speaks, once a connection told ("maybe h2" until then when offered)
+        self.protocol = "maybe h2" if h2c or offers_h2 else "http/1.1"
+        self.h2: list[H2Connection] = []  # HTTP/2 connections taking streams
+        self.h2_live: set[H2Connection] = set()  # HTTP/2 connections not yet lost
         self.proxy = proxy  # a CONNECT tunnel to reach the origin through
         self.limit = limit
         self.connect_timeout = connect_timeout
@@ -267,8 +274,9 @@ class _Pool:
                 connection = self.idle.pop()  # the most recently used: the least likely stale
                 if not connection.closed:
                     return connection
-            # an HTTP/2 origin: wait for the connection being opened rather than open more
-            ramp = 1 if self.h2 else CONNECT_RAMP
+            # an HTTP/2 origin (or one that may be, until the first connection tells): wait for
+            # the connection being opened rather than open more
+            ramp = 1 if self.h2 or self.protocol in ("h2", "maybe h2") else CONNECT_RAMP
             if self.open < self.limit and self.connecting < ramp:
                 return await self._connect()
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -285,6 +293,8 @@ class _Pool:
 
     def h2_changed(self, connection: H2Connection) -> None:
         """An HTTP/2 connection freed streams, changed its settings, or is gone."""
+        if connection.transport is None:
+            self.h2_live.discard(connection)
         if connection.closed or connection.going_away:
             if connection in self.h2:
                 self.h2.remove(connection)
@@ -329,8 +339,10 @@ class _Pool:
         self._wake()  # a connect slot is free: the next waiter may open one more
         if connection.transport is None and connection.h2 is None and not connection.closed:
             connection.connection_made(transport)  # some loops call it only after returning
+        self.protocol = "h2" if connection.h2 is not None else "http/1.1"
         if connection.h2 is not None:
             self.h2.append(connection.h2)
+            self.h2_live.add(connection.h2)
             self.h2_changed(connection.h2)  # its streams are for the waiters too
             return connection.h2
         return connection
@@ -361,7 +373,7 @@ class _Pool:
     def close(self) -> None:
         for connection in list(self.live):
             connection.close()
-        for h2connection in list(self.h2):
+        for h2connection in list(self.h2_live):
             h2connection.close()
         self.idle.clear()
 
@@ -411,7 +423,8 @@ class PushTransport:
                 if self.proxy is not None and self.proxy.applies_to(origin.host, origin.port):
                     proxy = self.proxy
             h2c = self.h2c and origin.scheme == "http"
-            pool = _Pool(origin, self.limit, self.connect_timeout, tls, proxy, h2c)
+            offers = tls is not None and self.http2
+            pool = _Pool(origin, self.limit, self.connect_timeout, tls, proxy, h2c, offers)
             self._pools[origin] = pool
         return pool
 
@@ -427,7 +440,8 @@ class PushTransport:
             check_header(name, value)
         pool = self._pool(target.origin)
         data = b""
-        for attempt in (1, 2, 3):
+        stale_retried = False
+        for attempt in range(1, UNPROCESSED_TRIES + 1):
             connection = await pool.acquire()
             try:
                 if isinstance(connection, H2Connection):
@@ -444,13 +458,14 @@ class PushTransport:
                 try:
                     return await connection.request(data, self.read_timeout)
                 except TransportError as exc:
-                    if not reused or exc.answered:
+                    if not reused or exc.answered or stale_retried:
                         raise
-                    # a kept-alive connection the server had closed as the request went out
-                    exc.unprocessed = True
+                    # a kept-alive connection the server had closed as the request went out:
+                    # sent once more on a new one
+                    stale_retried = exc.unprocessed = True
                     raise
             except TransportError as exc:
-                if attempt == 3 or not exc.unprocessed:
+                if attempt == UNPROCESSED_TRIES or not exc.unprocessed:
                     raise
                 # never processed (GOAWAY, REFUSED_STREAM, a stale kept-alive connection)
             finally:
@@ -465,7 +480,7 @@ class PushTransport:
             for pool in self._pools.values():
                 pool.close()
             for _ in range(100):  # until every transport has really closed (at most ~1 s)
-                if not any(pool.live or pool.h2 for pool in self._pools.values()):
+                if not any(pool.live or pool.h2_live for pool in self._pools.values()):
                     break
                 await asyncio.sleep(0.01)
 

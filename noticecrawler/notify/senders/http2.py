@@ -38,6 +38,24 @@ from noticecrawler.notify.senders.wire import (
 )
 
 
+class _StaysOpenOnGoaway(h2.connection.H2ConnectionStateMachine):
+    """h2's connection state machine, except that a received GOAWAY does not close it.
+
+    h2 (4.x) turns the whole connection CLOSED on GOAWAY and then refuses every later frame,
+    so the answers of the streams the server still promised (those up to ``last_stream_id``,
+    which it goes on answering, as Google's front ends do) would be lost and their pushes
+    repeated. This connection opens no stream after a GOAWAY (``going_away``), so staying
+    open only lets those answers in. tests/test_senders_http2.py pins it on the installed h2."""
+
+    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[Any]:
+        if (
+            input_ is h2.connection.ConnectionInputs.RECV_GOAWAY
+            and self.state is h2.connection.ConnectionState.CLIENT_OPEN
+        ):
+            return []
+        return super().process_input(input_)
+
+
 class _Stream:
     __slots__ = ("body", "ended", "future", "headers", "size", "status")
 
@@ -63,6 +81,7 @@ class H2Connection(asyncio.Protocol):
         self.window_open = asyncio.Event()
         config = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self.h2 = h2.connection.H2Connection(config=config)
+        self.h2.state_machine = _StaysOpenOnGoaway()
         self.h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
