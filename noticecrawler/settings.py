@@ -29,6 +29,9 @@ FCM_CREDENTIALS_FILE = os.environ.get("FCM_CREDENTIALS_FILE", "")
 FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID", "")
 #: Base URL of the FCM HTTP v1 API (tests point it at a fake server on 127.0.0.1).
 FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
+#: pushes to an https FCM endpoint go through this proxy (CONNECT), unless NO_PROXY names it
+FCM_HTTPS_PROXY = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or ""
+FCM_NO_PROXY = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
 #: Android notification channel id for pushes.
 FCM_ANDROID_CHANNEL = os.environ.get("FCM_ANDROID_CHANNEL", "notices")
 #: iOS (APNs through FCM): the alert sound ("" for silent) and the app's bundle id (apns-topic)
@@ -144,7 +147,7 @@ NOTIFY_LEASE_SECONDS = 30.0
 #: an enqueued row still untouched this long later is enqueued again by the sweep
 NOTIFY_REQUEUE_AFTER = 30.0
 NOTIFY_FCM_CONNECT_TIMEOUT = 5.0
-NOTIFY_FCM_READ_TIMEOUT = 10.0
+NOTIFY_FCM_READ_TIMEOUT = 30.0
 #: the sweep (beat): how often (it also enqueues the pushes that are due: retries, dead
 #: workers' rows), after how long a post counts as stuck, how often at most one post is
 #: re-sent, and how many posts one sweep handles
