@@ -12,6 +12,8 @@ noticecrawler serve-demo      run the demo board server in the foreground
 noticecrawler up              embedded servers, demo board, a worker and beat (development)
 noticecrawler down            stop the embedded PostgreSQL and Redis
 noticecrawler users|devices|subscriptions|notifications|push-test   notification operations
+noticecrawler api             the HTTP API and the operator page (/admin/)
+noticecrawler users token USER   an API token for a user (--admin: for /v1/admin)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ PLUGGED = (
     "noticecrawler.health",
     "noticecrawler.up",
     "noticecrawler.notify.cli",
+    "noticecrawler.api.command",
 )
 
 
