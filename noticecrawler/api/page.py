@@ -58,7 +58,9 @@ def chart(counts: list[int], labels: list[date]) -> str:
     return (
         f"<svg class=chart width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
         f"role=img aria-label='new posts per day, last {len(counts)} days: "
-        f"{' '.join(str(n) for n in counts)}'>{''.join(bars)}</svg>"
+        f"{' '.join(str(n) for n in counts)}'>"
+        f"<line x1='0' y1='{height - 0.5}' x2='{width}' y2='{height - 0.5}' stroke='#bbb'/>"
+        f"{''.join(bars)}</svg>"
     )
 
 
