@@ -14,6 +14,8 @@ noticecrawler detect URL|FILE guess a board's engine, print a catalog row
 noticecrawler exporter        Prometheus metrics on :9808/metrics (--once: print them)
 noticecrawler serve-demo      run the demo board server in the foreground
 noticecrawler users|devices|subscriptions|notifications|push-test   notification operations
+noticecrawler api             the HTTP API and the operator page (/admin/)
+noticecrawler users token USER   an API token for a user (--admin: for /v1/admin)
 
 The project's own errors (catalog, database, broker, unknown board) end the command with one
 line on stderr and exit status 2. Each command is a module of noticecrawler/commands/.
@@ -36,7 +38,7 @@ from noticecrawler.redaction import install_log_redaction
 #: exit status of a command whose reader went away (128 + SIGPIPE), as a shell reports it
 EXIT_PIPE_CLOSED = 141
 #: command modules that live outside noticecrawler/commands/ (full dotted paths)
-PLUGGED: tuple[str, ...] = ()
+PLUGGED: tuple[str, ...] = ("noticecrawler.api.command",)
 
 
 def parser() -> argparse.ArgumentParser:

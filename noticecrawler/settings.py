@@ -55,6 +55,15 @@ CRAWL_TIME_LIMIT = int(os.environ.get("CRAWL_TIME_LIMIT", "300"))
 CRAWL_LOCK_EXPIRE = int(os.environ.get("CRAWL_LOCK_EXPIRE", "0"))
 #: Redis redelivers an unacknowledged task after this long: longer than any task.
 CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+#: The HTTP API (`noticecrawler api`, docs/api.md): where it listens, the browser origins allowed
+#: to call it (comma-separated; empty: CORS off), requests per second and burst per token
+#: (0: no limit), and its database pool size.
+API_HOST = os.environ.get("NOTICECRAWLER_API_HOST", "127.0.0.1")
+API_PORT = int(os.environ.get("NOTICECRAWLER_API_PORT", "8780"))
+API_CORS_ORIGINS = os.environ.get("NOTICECRAWLER_API_CORS_ORIGINS", "")
+API_RATE_LIMIT = float(os.environ.get("NOTICECRAWLER_API_RATE_LIMIT", "10"))
+API_RATE_BURST = int(os.environ.get("NOTICECRAWLER_API_RATE_BURST", "50"))
+API_POOL_SIZE = int(os.environ.get("NOTICECRAWLER_API_POOL_SIZE", "10"))
 
 
 def child_env(**values: str) -> dict[str, str]:
@@ -155,3 +164,12 @@ NOTIFY_SWEEP_INTERVAL = 5.0
 NOTIFY_SWEEP_AGE = 120.0
 NOTIFY_SWEEP_MAX_SENDS = 20
 NOTIFY_SWEEP_LIMIT = 500
+
+# --- the HTTP API's limits (docs/api.md) -------------------------------------------------------
+#: per user: subscriptions, keywords (positive and negative together) and a keyword's length
+API_MAX_SUBSCRIPTIONS = 20
+API_MAX_KEYWORDS = 100
+API_MAX_KEYWORD_LENGTH = 50
+#: posts per page: default and most
+API_PAGE_SIZE = 20
+API_MAX_PAGE_SIZE = 100
