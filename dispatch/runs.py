@@ -40,10 +40,15 @@ def crawl_board(
         logger.info("board `%s`: already being crawled by task %s; skipped", board, holder)
         return {"board": board, "skipped": True, "reason": "locked", "holder": holder}
     try:
+        limit = timeout or cfg.soft_time_limit
         summary = run_crawl(
             board,
-            timeout=timeout or cfg.soft_time_limit,
-            settings=crawl_settings(),
+            timeout=limit,
+            # per-host politeness in the lock Redis; a crawl waiting for its host past 80 % of
+            # its time limit ends as host_busy instead of being killed
+            settings=crawl_settings(
+                {"HOST_LIMITS_REDIS_URL": cfg.lock_url, "HOST_WAIT_MAX": 0.8 * limit}
+            ),
             interrupts=interrupts,
         )
     finally:

@@ -86,7 +86,8 @@ def cmd_runs(args: argparse.Namespace, settings: Any) -> int:
             print(
                 f"{r['started_at']:%Y-%m-%d %H:%M:%S}  {r['finish_reason'] or 'running':14} "
                 f"pages={r['pages']} requests={r['requests']} 304={r['not_modified']} "
-                f"items={r['items']} new={r['new']} errors={r['errors']} "
+                f"items={r['items']} new={r['new']} deleted={r.get('deleted', 0)} "
+                f"throttled={r.get('throttled', 0)} errors={r['errors']} "
                 f"{r['error_detail'] or ''}"
             )
     return 0
@@ -103,7 +104,8 @@ def cmd_posts(args: argparse.Namespace, settings: Any) -> int:
 def format_post(p: dict[str, Any], mark: str = "") -> str:
     when = p["published_at"].strftime("%Y-%m-%d %H:%M") if p.get("published_at") else "?"
     pin = "[pinned] " if p.get("pinned") else ""
-    return f"{mark:5}{p['post_id']:>6}  {when}  {pin}{p['title']}"
+    gone = f"[deleted {p['deleted_at']:%Y-%m-%d %H:%M}] " if p.get("deleted_at") else ""
+    return f"{mark:5}{p['post_id']:>6}  {when}  {pin}{gone}{p['title']}"
 
 
 @command("serve-demo")

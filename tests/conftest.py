@@ -18,6 +18,10 @@ import pytest
 
 from noticecrawler.db import connect, migrate
 
+# Crawls started by tests (scrapy crawl, workers) inherit this: no politeness delay between
+# requests to the test servers, unless a test sets HOST_DELAY itself (tests/test_hosts*.py).
+os.environ.setdefault("HOST_DELAY", "0")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -59,7 +59,8 @@ from noticecrawler.extract import (
 )
 from noticecrawler.items import Attachment, Post
 from noticecrawler.pages import PageTracker, StoreFailed
-from noticecrawler.spiders.details import DetailsMixin
+from noticecrawler.politeness import EndsCrawl
+from noticecrawler.spiders.details import DetailsMixin, page_ids
 from noticecrawler.spiders.ids import auto_id, keep_only
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,9 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
         for start in range(0, len(fresh), size):
             chunk = fresh[start : start + size]
             batch = tracker.expect(response.url, len(chunk)) if tracker is not None else None
+            if batch is not None and start == 0 and "cached" not in response.flags:
+                # read in full (not a 304): the store marks posts the page no longer shows
+                batch.page_ids = page_ids(posts)
             for post in chunk:
                 post.list_url = response.url
                 yield post
@@ -158,8 +162,9 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
                 )
             except StoreFailed as exc:  # already logged by the store pipeline
                 self.end_crawl(str(exc), "store_failed")
+        revalidated = "cached" in response.flags  # a 304: no detail page changed either
         for post in fresh:
-            if self.wants_detail(statuses.get(post.post_id)):
+            if self.wants_detail(statuses.get(post.post_id), post, revalidated):
                 yield self.detail_request(post)
         regular = [p for p in posts if not p.pinned]
         if not regular:
@@ -340,6 +345,8 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
         request = failure.request
         stats = self.crawler.stats
         assert stats is not None
+        if isinstance(failure.value, EndsCrawl):  # robots.txt, host busy, page too large
+            self.fail_board(str(failure.value), failure.value.reason)
         stats.inc_value("noticecrawler/errors/list_request")
         detail = f"list page {request.url} failed: {failure.getErrorMessage()}"
         stats.set_value("noticecrawler/error_detail", f"board `{self.board.name}`: {detail}")
