@@ -132,6 +132,14 @@ class LocalSlots:
         return None
 
 
+_local: dict[tuple[int, float], LocalSlots] = {}
+
+
+def local_slots(concurrency: int, delay: float) -> LocalSlots:
+    """The slots of this process: several crawls in one process share them."""
+    return _local.setdefault((concurrency, delay), LocalSlots(concurrency, delay))
+
+
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
     """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if unusable."""
     if value is None:

@@ -154,6 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "end": time.monotonic(),
                     "agent": self.headers.get("User-Agent", ""),
                     "conditional": bool(self.headers.get("If-None-Match")),
+                    "bytes": 0 if status == 304 else len(body),
                 }
             )
 
