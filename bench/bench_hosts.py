@@ -18,6 +18,7 @@ detail page 200); requests and body bytes per board per run (goal >= 10x fewer b
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -88,7 +89,7 @@ def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: 
     for server in servers:
         starts = sorted(e["start"] for e in server.entries())
         counts.append(len(starts))
-        gaps += [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        gaps += [b - a for a, b in itertools.pairwise(starts)]
     bound = (max(counts) - 1) * DELAY
     rss = [r["max_rss_mb"] for r in results if r.get("max_rss_mb")]
     print(
