@@ -76,6 +76,12 @@ class BoardDef:
     detail_date: str = ""
     detail_body: str = ""
     detail_attachments: str = ""
+    #: with ``check_edits``: only posts younger than this many days are revalidated
+    check_edits_days: int = 14
+    #: "obey" (default) or "ignore" robots.txt; "ignore" needs a ``reason``
+    robots: str = "obey"
+    #: why this board may ignore robots.txt (required with ``robots = "ignore"``)
+    reason: str = ""
     #: engine-specific extras (documented by each engine)
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -173,6 +179,16 @@ def _check(board: BoardDef, required: tuple[str, ...]) -> None:
         raise CatalogError(board.name, "timezone", f"unknown timezone {board.timezone!r}") from None
     if board.max_pages < 0 or board.first_crawl_max_pages < 0:
         raise CatalogError(board.name, "max_pages", "must not be negative")
+    if board.robots not in ("obey", "ignore"):
+        raise CatalogError(
+            board.name, "robots", f"must be 'obey' or 'ignore', got {board.robots!r}"
+        )
+    if board.robots == "ignore" and not board.reason.strip():
+        raise CatalogError(
+            board.name, "reason", 'is required with robots = "ignore" (say why the board may)'
+        )
+    if board.check_edits_days < 1:
+        raise CatalogError(board.name, "check_edits_days", "must be at least 1")
     if board.detail_url and "{id}" not in board.detail_url:
         raise CatalogError(board.name, "detail_url", "must contain {id}")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,8 @@ from noticecrawler.catalog import build_board
 from noticecrawler.dates import parse_board_date
 from noticecrawler.encoding import fix_encoding
 from noticecrawler.items import Post
+from noticecrawler.settings import DOWNLOAD_MAXSIZE
+from noticecrawler.sizes import PageTooLarge, fetch_capped
 from noticecrawler.spiders.ids import ID_PARAMS
 
 USER_AGENT = "noticecrawler/0.1 (+notice board watcher; detect)"
@@ -45,10 +46,8 @@ def load(target: str, url: str = "") -> TextResponse:
         if meta.exists() and (kind := json.loads(meta.read_text()).get("content_type")):
             headers["Content-Type"] = kind
     elif re.match(r"^https?://", target):
-        request = urllib.request.Request(target, headers={"User-Agent": USER_AGENT})
-        with urllib.request.urlopen(request, timeout=20) as answer:  # a CLI, not a spider
-            body, url = answer.read(), answer.geturl()
-            headers["Content-Type"] = answer.headers.get("Content-Type", "")
+        fetched = fetch_capped(target, limit=DOWNLOAD_MAXSIZE, user_agent=USER_AGENT)
+        body, url, headers["Content-Type"] = fetched.body, fetched.url, fetched.content_type
     else:
         raise ValueError("neither an existing file nor an http(s) URL")
     looks_xml = body.lstrip()[:200].lower().startswith((b"<?xml", b"<rss", b"<feed"))

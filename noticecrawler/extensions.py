@@ -32,6 +32,8 @@ def run_summary(stats: dict[str, Any], reason: str) -> dict[str, Any]:
         "items": int(stats.get("item_scraped_count", 0)),
         "new": int(stats.get("noticecrawler/store/new", 0)),
         "edited": int(stats.get("noticecrawler/store/edited", 0)),
+        "deleted": int(stats.get("noticecrawler/store/deleted", 0)),
+        "throttled": int(stats.get("noticecrawler/hosts/throttled", 0)),
         "errors": int(errors),
         "error_detail": stats.get("noticecrawler/error_detail"),
         "finish_reason": reason,

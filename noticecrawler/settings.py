@@ -64,6 +64,22 @@ API_CORS_ORIGINS = os.environ.get("NOTICECRAWLER_API_CORS_ORIGINS", "")
 API_RATE_LIMIT = float(os.environ.get("NOTICECRAWLER_API_RATE_LIMIT", "10"))
 API_RATE_BURST = int(os.environ.get("NOTICECRAWLER_API_RATE_BURST", "50"))
 API_POOL_SIZE = int(os.environ.get("NOTICECRAWLER_API_POOL_SIZE", "10"))
+#: Who runs this crawler (URL or e-mail), sent in the User-Agent; the worker warns when unset.
+NOTICECRAWLER_CONTACT = os.environ.get("NOTICECRAWLER_CONTACT", "")
+#: Per host, across every crawl process sharing the lock Redis: requests in flight at most, and
+#: seconds between two requests at least (see docs/hosts.md).
+HOST_CONCURRENCY = int(os.environ.get("HOST_CONCURRENCY", "1"))
+HOST_DELAY = float(os.environ.get("HOST_DELAY", "1.0"))
+
+
+def _user_agent(contact: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("noticecrawler")
+    except PackageNotFoundError:
+        ours = "0"
+    return f"noticecrawler/{ours} (+{contact or 'contact unset'})"
 
 
 def child_env(**values: str) -> dict[str, str]:
@@ -73,10 +89,27 @@ def child_env(**values: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------
 
-ROBOTSTXT_OBEY = False  # notice boards are public pages polled politely, one list page at a time
-USER_AGENT = "noticecrawler/0.1 (+notice board watcher)"
-CONCURRENT_REQUESTS_PER_DOMAIN = 2
+# robots.txt is obeyed (a board opts out with `robots = "ignore"` and a `reason`); the file is
+# fetched at most once per host per HOST_ROBOTS_TTL seconds (noticecrawler.robots)
+ROBOTSTXT_OBEY = True
+HOST_ROBOTS_TTL = 86400
+USER_AGENT = _user_agent(NOTICECRAWLER_CONTACT)
+# per-host politeness shared across processes: noticecrawler.politeness.HostPoliteness; inside
+# one crawl, Scrapy's own slots keep to the same limits
+CONCURRENT_REQUESTS_PER_DOMAIN = HOST_CONCURRENCY
 DOWNLOAD_DELAY = 0
+#: Redis holding the per-host slots (the lock Redis; set by the crawl task). Empty: the limits
+#: hold inside this one crawl only (Scrapy's download slots)
+HOST_LIMITS_REDIS_URL = ""
+#: longest wait a host may impose through Retry-After (seconds)
+HOST_RETRY_AFTER_MAX = 600.0
+#: a crawl whose host stays busy past this many seconds ends as `host_busy` (0: 80 % of
+#: CRAWL_SOFT_TIME_LIMIT)
+HOST_WAIT_MAX = 0.0
+# list and detail pages, decompressed size included: over the limit the crawl ends as
+# `page_too_large` (noticecrawler.sizes)
+DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 20
 RETRY_ENABLED = True
 RETRY_TIMES = 2
@@ -102,6 +135,13 @@ DOWNLOADER_MIDDLEWARES = {
     # look unchanged. Ours lets the error through to the retry middleware and the errback.
     "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
     "noticecrawler.httpcache.NoErrorRecoveryCacheMiddleware": 900,
+    # robots.txt cached per site for a day, shared (noticecrawler.robots), instead of Scrapy's
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "noticecrawler.robots.RobotsMiddleware": 100,
+    # above the cache: an oversized page is stopped, never cached; the host slot is taken last
+    # and given back first
+    "noticecrawler.sizes.SizeGuard": 955,
+    "noticecrawler.politeness.HostPoliteness": 960,
     # closest to the downloader: sees the real status before the cache turns a 304 into a 200
     "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
 }

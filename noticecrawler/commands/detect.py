@@ -20,9 +20,13 @@ def add_arguments(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Any) -> int:
     from noticecrawler.catalog import CatalogError
     from noticecrawler.detect import catalog_row, guess_engine, load, try_guess
+    from noticecrawler.sizes import PageTooLarge
 
     try:
         response = load(args.target, args.url)
+    except PageTooLarge as e:  # read under the crawl's own cap, never whole
+        print(f"detect: {e}")
+        return 2
     except (OSError, ValueError, HTTPException) as e:
         print(f"detect: cannot read {args.target}: {e}")
         return 2

@@ -25,4 +25,5 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 def format_post(p: dict[str, Any], mark: str = "") -> str:
     when = p["published_at"].strftime("%Y-%m-%d %H:%M") if p.get("published_at") else "?"
     pin = "[pinned] " if p.get("pinned") else ""
-    return f"{mark:5}{p['post_id']:>6}  {when}  {pin}{p['title']}"
+    gone = f"[deleted {p['deleted_at']:%Y-%m-%d %H:%M}] " if p.get("deleted_at") else ""
+    return f"{mark:5}{p['post_id']:>6}  {when}  {pin}{gone}{p['title']}"

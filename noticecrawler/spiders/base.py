@@ -61,7 +61,8 @@ from noticecrawler.extract import (
 )
 from noticecrawler.items import Attachment, Post
 from noticecrawler.pages import PageTracker, StoreFailed
-from noticecrawler.spiders.details import DetailsMixin
+from noticecrawler.politeness import EndsCrawl
+from noticecrawler.spiders.details import DetailsMixin, page_ids
 from noticecrawler.spiders.ids import auto_id, keep_only
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,9 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
         for start in range(0, len(fresh), size):
             chunk = fresh[start : start + size]
             batch = tracker.expect(response.url, len(chunk)) if tracker is not None else None
+            if batch is not None and start == 0 and "cached" not in response.flags:
+                # read in full (not a 304): the store marks posts the page no longer shows
+                batch.page_ids = page_ids(posts)
             for post in chunk:
                 post.list_url = response.url
                 yield post
@@ -163,8 +167,9 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
                 )
             except StoreFailed as exc:  # already logged by the store pipeline
                 self.end_crawl(str(exc), "store_failed")
+        revalidated = "cached" in response.flags  # a 304: no detail page changed either
         for post in fresh:
-            if self.wants_detail(statuses.get(post.post_id)):
+            if self.wants_detail(statuses.get(post.post_id), post, revalidated):
                 yield self.detail_request(post)
         regular = [p for p in posts if not p.pinned]
         if not regular:
@@ -343,9 +348,12 @@ class BoardSpider(DetailsMixin, scrapy.Spider):
 
     def list_failed(self, failure: Any) -> Iterator[Any]:
         """A list page that still failed after the retries ends the crawl as an error of the
-        run: ``unreachable`` (refused, reset, DNS), ``timeout``, ``http_5xx`` or ``http_error``.
+        run: ``unreachable`` (refused, reset, DNS), ``timeout``, ``http_5xx`` or ``http_error``; the project's own stops (robots.txt, host
+        busy, page too large) end it with their reason.
         (A generator: the crawl is closed from the errback's output, without a second log line
         and traceback from Scrapy.)"""
+        if isinstance(failure.value, EndsCrawl):  # robots.txt, host busy, page too large
+            self.fail_board(str(failure.value), failure.value.reason)
         reason, why = list_failure(failure)
         detail = f"list page {failure.request.url} failed: {why}"
         self.logger.error("board `%s`: %s", self.board.name, detail)
