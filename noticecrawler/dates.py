@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.relativedelta import relativedelta
 
-__all__ = ["parse_board_date", "to_zone"]
+__all__ = ["find_board_date", "parse_board_date", "to_zone"]
 
 _NO_DATE = frozenset({"", "-", "--", "–", "—", "."})
 _TIME_ONLY_SLACK = timedelta(minutes=10)
@@ -66,6 +66,13 @@ _EN_DMY = re.compile(
     re.IGNORECASE,
 )
 _ISO = re.compile(r"\d{4}-?\d{2}-?\d{2}T\S+", re.IGNORECASE)
+#: dates with a year, searched inside loose text (``…</a>, media release, April 24, 2013``)
+_LOOSE = (
+    re.compile(r"(?<![\d.])\d{4}\s*[.\-/]\s*\d{1,2}\s*[.\-/]\s*\d{1,2}(?!\d)"),
+    re.compile(r"(?<!\d)\d{4}\s*년\s*\d{1,2}\s*월\s*\d{1,2}\s*일"),
+    re.compile(r"\b[a-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b", re.IGNORECASE),
+    re.compile(r"\b\d{1,2}\s+[a-z]{3,9}\.?,?\s+\d{4}\b", re.IGNORECASE),
+)
 
 _TIME = re.compile(
     r"(?:(?P<pre>오전|오후|[ap]\.?m\.?)\s*)?"
@@ -139,11 +146,38 @@ def parse_board_date(text: str, tz: str | tzinfo, now: datetime | None = None) -
             raise ValueError(f"unreadable date {text!r}: {exc}") from exc
         if found is not None:
             return found
+    if (loose := _loose(cleaned, zone, now)) is not None:
+        return loose
     raise ValueError(f"unreadable date {text!r}")
 
 
+def find_board_date(text: str, tz: str | tzinfo, now: datetime | None = None) -> datetime | None:
+    """The first full date (with its year) written anywhere in ``text``, or None; never raises.
+    For loose text such as ``…, media release, April 24, 2013``."""
+    zone = to_zone(tz)
+    now = datetime.now(zone) if now is None else now
+    now = now.replace(tzinfo=zone) if now.tzinfo is None else now.astimezone(zone)
+    return _loose(" ".join(text.split()), zone, now)
+
+
+def _loose(text: str, zone: tzinfo, now: datetime) -> datetime | None:
+    """A date with its year found inside loose text, its time too when one follows."""
+    for pattern in _LOOSE:
+        for match in pattern.finditer(text):
+            start = match.start()
+            for candidate in (text[start:].strip(), match.group(0).strip()):
+                for parse in (_ymd, _english, _iso):
+                    try:
+                        found = parse(candidate, zone, now)
+                    except ValueError:
+                        continue
+                    if found is not None:
+                        return found
+    return None
+
+
 def _clean(text: str) -> str:
-    cleaned = " ".join(text.split())
+    cleaned = " ".join(text.split()).strip(" ,;|·")
     if wrapped := _WRAPPED.match(cleaned):
         cleaned = wrapped.group(1).strip()
     return _LABEL.sub("", cleaned, count=1).strip()

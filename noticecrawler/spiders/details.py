@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import scrapy
@@ -25,20 +25,18 @@ from scrapy.http import Response, TextResponse
 from noticecrawler.encoding import fix_encoding
 from noticecrawler.extract import clean_text, select, text_of
 from noticecrawler.items import Post
-
-if TYPE_CHECKING:
-    from noticecrawler.spiders.base import BoardSpider
+from noticecrawler.spiders.rows import RowReader
 
 DETAIL_META = "noticecrawler_detail"
 
 
-class DetailsMixin:
-    def wants_detail(self: BoardSpider, status: str | None) -> bool:
+class DetailReader(RowReader):
+    def wants_detail(self, status: str | None) -> bool:
         if status == "new":
             return self.board.follow_details or self.board.check_edits
         return status in ("seen", "edited") and self.board.check_edits
 
-    def detail_request(self: BoardSpider, post: Post) -> scrapy.Request:
+    def detail_request(self, post: Post) -> scrapy.Request:
         # a copy: the list item may still be on its way through the pipelines
         post = dataclasses.replace(post, list_url=None, status=None, db_id=None, announced=False)
         meta = {"dont_cache": True, DETAIL_META: True}
@@ -56,12 +54,12 @@ class DetailsMixin:
             return scrapy.FormRequest(action, formdata=data, **kwargs)
         return scrapy.Request(post.url, **kwargs)
 
-    def parse_detail_page(self: BoardSpider, response: Response, post: Post) -> Iterator[Post]:
+    def parse_detail_page(self, response: Response, post: Post) -> Iterator[Post]:
         self.count("details/pages")
         if isinstance(response, TextResponse):
             yield self.parse_detail(fix_encoding(response), post)
 
-    def parse_detail(self: BoardSpider, response: TextResponse, post: Post) -> Post:
+    def parse_detail(self, response: TextResponse, post: Post) -> Post:
         """Fill ``post`` from its detail page; the item goes through the pipelines again."""
         board = self.board
         if board.detail_body:
@@ -77,7 +75,7 @@ class DetailsMixin:
         post.list_url = None
         return post
 
-    def detail_failed(self: BoardSpider, failure: Any) -> None:
+    def detail_failed(self, failure: Any) -> None:
         self.count("errors/detail_request")
         self.logger.warning(
             "board `%s`: detail page %s failed: %s",

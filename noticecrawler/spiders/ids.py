@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from parsel import Selector
 
-from noticecrawler.extract import js_args
+from noticecrawler.extract import js_args, plain_id, query_pieces
 
 #: query parameters that carry a post's id on the board programs we know, most specific first
 ID_PARAMS = (
@@ -16,6 +16,7 @@ ID_PARAMS = (
 )  # fmt: skip
 _DATA_ID = re.compile(r"^data-(?:[\w-]*[_-])?(?:no|id|idx|seq|srl|sn|num)$", re.IGNORECASE)
 _TOKEN = re.compile(r"^[\w.-]{1,64}$")
+_PATH_ID = re.compile(r"^(\d+)(?:-(?=[^\d-])[\w-]*)?$")
 
 
 def auto_id(href: str, link: Selector, row: Selector) -> str | None:
@@ -23,13 +24,14 @@ def auto_id(href: str, link: Selector, row: Selector) -> str | None:
     path segment, the argument of a ``javascript:`` call or onclick, then a ``data-*no|id|seq``
     attribute of the link or the row."""
     if href and not href.lower().startswith(("javascript", "#")):
-        params = {k.lower(): v for k, v in parse_qsl(urlsplit(href).query) if v}
+        params = {k.lower(): plain_id(v) for k, v in parse_qsl(urlsplit(href).query) if v}
         for key in ID_PARAMS:
             if key in params and _TOKEN.match(params[key]):
                 return params[key]
         segments = [s for s in urlsplit(href).path.split("/") if s]
-        if segments and segments[-1].isdigit():  # /notice/120, not /2026/11/slug.html
-            return segments[-1]
+        # /notice/120 or /news/314-some-title-alias, not /2026/11/slug.html
+        if segments and (m := _PATH_ID.match(segments[-1])):
+            return m.group(1)
     for code in (href if href.lower().startswith("javascript") else "", link.attrib.get("onclick")):
         args = [a for a in js_args(code or "") if _TOKEN.match(a)]
         # fn_view('kr', '12', '345'): the post's number comes last; fn_view('345', 'BBS_01'):
@@ -46,8 +48,9 @@ def auto_id(href: str, link: Selector, row: Selector) -> str | None:
 
 
 def keep_only(url: str, params: tuple[str, ...]) -> str:
-    """``url`` with only the query parameters named in ``params``, in that order."""
+    """``url`` with only the query parameters named in ``params``, in that order, each as
+    the board wrote it."""
     parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    kept = [(k, query[k]) for k in params if query.get(k)]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
+    pieces = {name: piece for name, piece in query_pieces(parts.query) if "=" in piece}
+    kept = [pieces[k] for k in params if k in pieces and not pieces[k].endswith("=")]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join(kept), ""))

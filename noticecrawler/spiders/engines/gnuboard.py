@@ -23,6 +23,8 @@ _NOISE = (
 
 
 class GnuboardSpider(TableBoardSpider):
+    engine_name = "gnuboard"
+    fingerprints = (r"bo_table=", r"wr_id=", r"id=[\"']?(?:bo_list|fboardlist)")
     defaults = {
         "row": "#bo_list tbody tr, #fboardlist tbody tr",
         "title": "td.td_subject .bo_tit a:not(.bo_cate_link), td.td_subject > a",

@@ -11,13 +11,43 @@ Rows: ``table tbody tr`` by default; pinned rows as in the table engine.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
 from parsel import Selector
+from scrapy.http import TextResponse
 
 from noticecrawler.spiders.engines.table import TableBoardSpider
 from noticecrawler.spiders.ids import auto_id
 
+#: where a page from ``detect`` says the board's detail pages live when no convention is known
+PLACEHOLDER_DETAIL = "https://example.invalid/board?id={id}"
+_EGOV_LIST = re.compile(r"/select(\w*?)List\.do$")
+_K2WEB_LIST = re.compile(r"^(/bbs/[^/]+/[^/]+)/artclList\.do$")
+
+
+def detail_url_for(list_url: str) -> str:
+    """The detail URL template the board program's own convention gives for a list URL:
+    eGovFrame ``selectBoardList.do?bbsId=…`` -> ``selectBoardArticle.do?bbsId=…&nttId={id}``,
+    K2Web ``/bbs/ko/8/artclList.do`` -> ``/bbs/ko/8/{id}/artclView.do``."""
+    parts = urlsplit(list_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if m := _K2WEB_LIST.match(parts.path):
+        return f"{origin}{m.group(1)}/{{id}}/artclView.do"
+    if m := _EGOV_LIST.search(parts.path):
+        path = parts.path[: m.start()] + f"/select{m.group(1)}Article.do"
+        keep = [f"{k}={v}" for k, v in parse_qsl(parts.query) if k.lower() == "bbsid"]
+        return f"{origin}{path}?{'&'.join([*keep, 'nttId={id}'])}"
+    return PLACEHOLDER_DETAIL
+
 
 class JsBoardSpider(TableBoardSpider):
+    engine_name = "jsboard"
+    fingerprints = (
+        r"fn_egov_\w+|jf_viewArtcl|javascript:\s*(?:fn_|go|js)?\w*view\w*\s*\(",
+        r"onclick=[\"'][^\"']*view\w*\s*\(|data-(?:post_|ntt_|artcl_)?(?:no|id|seq)=",
+    )
     defaults = {
         "row": "table tbody tr",
         "title": "td.subject a, td.title a, td.td-subject a, td.tit a, td.left a",
@@ -28,6 +58,10 @@ class JsBoardSpider(TableBoardSpider):
         "next": "none",
     }
     required = ("row", "title", "link", "detail_url")
+
+    @classmethod
+    def guess_fields(cls, response: TextResponse) -> dict[str, Any]:
+        return {"detail_url": detail_url_for(response.url)}
 
     def row_id(self, row: Selector, link: Selector, href: str) -> str | None:
         return super().row_id(row, link, href) or auto_id(href, link, row)

@@ -12,17 +12,20 @@ date classes, ``id`` to a guess (``query:…``/``path:…`` to be exact); pinned
 
 from __future__ import annotations
 
+from typing import Any
+
 from parsel import Selector
+from scrapy.http import TextResponse
 
 from noticecrawler.spiders.base import BoardSpider
-
-_PINNED_CLASSES = {"notice", "pinned", "fixed", "top", "sticky", "is-notice", "noti"}
+from noticecrawler.spiders.guess import list_rows
 
 
 class ListBoardSpider(BoardSpider):
+    engine_name = "list"
     defaults = {
         "row": "ul.board-list > li, ul.notice-list > li, div.board-list > div",
-        "title": ".title, .subject, .tit, .txt-title, strong, h3, h4, a",
+        "title": ".title, .subject, .tit, .txt-title, h2, h3, h4, h5, [class*=title], strong, a",
         "link": "a[href]",
         "date": ".date, .day, time, .reg, .regdate",
         "author": ".writer, .author, .name",
@@ -37,7 +40,15 @@ class ListBoardSpider(BoardSpider):
             return row
         return super().row_link(row)
 
-    def row_pinned(self, row: Selector) -> bool:
-        if self.board.pinned:
-            return super().row_pinned(row)
-        return bool(_PINNED_CLASSES & set((row.attrib.get("class") or "").lower().split()))
+    @classmethod
+    def detect(cls, response: TextResponse) -> float:
+        # the generic list: any page with a list of linked or dated items
+        return 0.1 if list_rows(Selector(text=response.text)) else 0.0
+
+    @classmethod
+    def guess_fields(cls, response: TextResponse) -> dict[str, Any]:
+        sel = Selector(text=response.text)
+        if len(sel.css(cls.defaults["row"])) >= 2:
+            return {}
+        row = list_rows(sel)
+        return {"row": row} if row else {}

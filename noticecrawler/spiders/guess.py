@@ -1,0 +1,147 @@
+"""Guessing a board's structure from its list page alone: which container holds the rows, which
+cell holds the title and the date, which URL parameter carries the id. The generic engines use
+these as their defaults (``table`` and ``list`` with no ``row`` given), every specialised engine
+falls back to them when its own selectors find no rows, and ``detect`` prints what they found.
+Plain functions over parsel selectors: no Scrapy state."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from urllib.parse import parse_qsl, urlsplit
+
+from parsel import Selector, SelectorList
+
+from noticecrawler.extract import clean_text
+from noticecrawler.spiders.ids import ID_PARAMS
+
+#: text that looks like a date or a relative time (a cheap test, not a parse)
+DATE_LIKE = re.compile(
+    r"\d{2,4}\s*[.\-/]\s*\d{1,2}\s*[.\-/]\s*\d{1,2}|\d{1,2}\s*[.\-/]\s*\d{1,2}\b"
+    r"|\d{4}\s*년|\d{1,2}:\d{2}|\d+\s*(?:초|분|시간|일|주|개월)\s*전|어제|방금"
+    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b"
+    r"|\b\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\bago\b",
+    re.IGNORECASE,
+)
+_AD = re.compile(r"(?:^|[-_])(?:ad|ads|advert|banner|promo|sponsor(?:ed)?)(?:$|[-_])", re.I)
+
+
+def classes(node: Selector) -> list[str]:
+    return (node.attrib.get("class") or "").split()
+
+
+def is_ad(node: Selector) -> bool:
+    """An advertisement or promotion block standing among the rows."""
+    return any(_AD.search(c) for c in classes(node))
+
+
+def has_link(node: Selector) -> bool:
+    return bool(node.css("a[href]")) or (getattr(node.root, "tag", None) == "a")
+
+
+def date_like(node: Selector) -> bool:
+    return bool(DATE_LIKE.search(clean_text(node.xpath(".//text()").getall())))
+
+
+def _name(node: Selector, index: int, same: SelectorList) -> str:
+    """A selector that names ``node`` alone among the ``same`` nodes (innermost tables)."""
+    tag = node.root.tag
+    if node.attrib.get("id") and re.match(r"^[A-Za-z][\w-]*$", node.attrib["id"]):
+        return f"{tag}#{node.attrib['id']}"
+    for c in classes(node):
+        if re.match(r"^[A-Za-z_][\w-]*$", c) and sum(c in classes(s) for s in same) == 1:
+            return f"{tag}.{c}"
+    return tag if len(same) == 1 else f"xpath:(//{tag}[not(.//{tag})])[{index + 1}]"
+
+
+def table_rows(sel: Selector) -> tuple[str, list[Selector]] | None:
+    """The rows of the table that holds most rows with a link or a date: ``(row selector, rows
+    that look like posts)``; featured tables beside it hold fewer and are left out."""
+    tables = sel.xpath("//table[not(.//table)]")
+    best: tuple[int, str, list[Selector]] | None = None
+    for index, table in enumerate(tables):
+        trs = table.xpath("./tbody/tr | ./tr")
+        rows = [tr for tr in trs if tr.xpath("./td") and (has_link(tr) or date_like(tr))]
+        linked = [tr for tr in rows if has_link(tr)]
+        if len(rows) < 2 or not linked or (best is not None and len(rows) <= best[0]):
+            continue
+        name = _name(table, index, tables)
+        if name.startswith("xpath:"):
+            row = name + ("/tbody/tr" if table.xpath("./tbody") else "/tr")
+        else:
+            row = name + (" > tbody > tr" if table.xpath("./tbody") else " > tr")
+        best = (len(rows), row, rows)
+    return (best[1], best[2]) if best else None
+
+
+def table_fields(rows: list[Selector]) -> dict[str, str]:
+    """Title, link, date and id rules read off a table's post rows."""
+    fields: dict[str, str] = {}
+    linked = [tr for tr in rows if has_link(tr)]
+    if not linked:
+        return fields
+    votes: Counter[str] = Counter()
+    dates: Counter[str] = Counter()
+    for tr in linked:
+        cells = tr.xpath("./td")
+        scored = []
+        for i, cell in enumerate(cells, 1):
+            if cell.css("a[href]"):
+                text = clean_text(cell.css("a ::text").getall())
+                scored.append((len(text), i, cell))
+        if scored:
+            _, index, cell = max(scored, key=lambda t: t[0])
+            cls = classes(cell)
+            votes[f"td.{cls[0]} a" if cls else f"td:nth-child({index}) a"] += 1
+        for i, cell in enumerate(cells, 1):
+            text = clean_text(cell.xpath(".//text()").getall())
+            if text and len(text) <= 40 and DATE_LIKE.search(text) and not cell.css("a[href]"):
+                cls = classes(cell)
+                dates[f"td.{cls[0]}" if cls else f"td:nth-child({i})"] += 1
+                break
+    if votes:
+        fields["title"] = fields["link"] = votes.most_common(1)[0][0]
+    if dates:
+        fields["date"] = dates.most_common(1)[0][0]
+    hrefs = [tr.css(fields.get("link", "a") + "::attr(href)").get("") for tr in linked]
+    fields["id"] = id_rule(hrefs)
+    return fields
+
+
+def id_rule(hrefs: list[str]) -> str:
+    """``query:<param>`` when the links carry a known id parameter, else a guess (empty)."""
+    counts: Counter[str] = Counter()
+    for href in hrefs:
+        keys = {k.lower(): k for k, v in parse_qsl(urlsplit(href).query) if v}
+        for key in ID_PARAMS:
+            if key in keys:
+                counts[keys[key]] += 1
+                break
+    if counts and counts.most_common(1)[0][1] * 2 >= len(hrefs):
+        return "query:" + counts.most_common(1)[0][0]
+    return ""
+
+
+def list_rows(sel: Selector) -> str | None:
+    """The children of the element with most children that link somewhere or show a date:
+    ``ul.news > li``, ``div.cards > a``. Menus (links without dates) count for less."""
+    best: tuple[float, str] | None = None
+    for parent in sel.xpath("//ul | //ol | //div | //section | //main | //dl"):
+        children = parent.xpath("./*")
+        if len(children) < 2:
+            continue
+        linked = [c for c in children if has_link(c)]
+        dated = [c for c in children if date_like(c)]
+        if len(dated) < 2 and len(linked) < 3:
+            continue
+        score = len(linked) + 2 * len(dated)
+        if best is not None and score <= best[0]:
+            continue
+        tag = Counter(c.root.tag for c in (dated or linked)).most_common(1)[0][0]
+        cls = [c for c in classes(parent) if re.match(r"^[A-Za-z_][\w-]*$", c)]
+        if parent.attrib.get("id") and re.match(r"^[A-Za-z][\w-]*$", parent.attrib["id"]):
+            name = f"{parent.root.tag}#{parent.attrib['id']}"
+        else:
+            name = parent.root.tag + (f".{cls[0]}" if cls else "")
+        best = (score, f"{name} > {tag}")
+    return best[1] if best else None

@@ -1,0 +1,359 @@
+"""RowReader: how a list page becomes posts. The hooks every engine may override live here; the
+crawl around them (paging, storing, details) is in ``base.py`` and ``details.py``.
+
+Defaults that hold on the markup real boards serve:
+
+* rows: the engine's ``row`` selector; when the catalog row leaves ``row`` at the engine's default
+  and the rows stand in several containers (a "best of" table beside the board's own), only the
+  container with most rows counts; when the default finds fewer than two posts, the generic
+  guess (``guess.py``) is tried behind it;
+* pinned only when marked: a ``pinned`` selector, a row class (``notice``, ``bo_notice``,
+  ``sticky`` …), a "공지"/notice badge or icon in the row (engines add their own marks);
+* the title from the title element: a link wrapping a whole card gives its heading, and the
+  card's counts, dates and authors never reach the title;
+* a row without a link but with a title and a date is a post (agenda, minutes), keyed by a
+  digest of its title and date text, its URL the list page;
+* the date's full form when the row holds one (a ``title`` attribute over ``22:18:06``), and a
+  date with its year found in the row's loose text when the date selector finds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, ClassVar
+
+import scrapy
+from parsel import Selector, SelectorList
+from scrapy.http import TextResponse
+
+from noticecrawler.catalog import BoardDef
+from noticecrawler.dates import find_board_date, parse_board_date
+from noticecrawler.encoding import fix_encoding
+from noticecrawler.extract import (
+    canonical_url,
+    clean_text,
+    derive_id,
+    first_text,
+    select,
+    select_first,
+)
+from noticecrawler.items import Attachment, Post
+from noticecrawler.spiders.guess import is_ad, list_rows, table_fields, table_rows
+from noticecrawler.spiders.ids import auto_id, keep_only
+
+#: row classes that mark a pinned ("공지") row
+_PINNED_CLASS = re.compile(
+    r"^(?:is[-_]?|bo_|row[-_]|list[-_])?(?:notice|noti|pinned|pin|fixed|sticky|top|important)"
+    r"(?:[-_]?(?:row|item|tr|li|list|article))?$",
+    re.IGNORECASE,
+)
+#: the whole text (or alt) of a badge or icon that marks a pinned row
+_BADGE = re.compile(r"^[\[(]?\s*(?:공지(?:사항)?|필독|중요|notice|pinned|sticky)\s*[\])]?$", re.I)
+_ICON_SRC = re.compile(
+    r"(?:^|[/_-])(?:notice|icon_notice|ico_notice|noti)[\w-]*\.(?:gif|png|svg)", re.I
+)
+#: inside a title element: what is not title (counts, dates, authors, badges, icons)
+_META_NOISE = (
+    "contains(@class, 'count') or contains(@class, 'cnt') or contains(@class, 'hit')"
+    " or contains(@class, 'view') or contains(@class, 'comment') or contains(@class, 'reply')"
+    " or contains(@class, 'date') or contains(@class, 'time') or contains(@class, 'author')"
+    " or contains(@class, 'writer') or contains(@class, 'meta') or contains(@class, 'info')"
+    " or contains(@class, 'badge') or contains(@class, 'label') or contains(@class, 'sound_only')"
+    " or contains(@class, 'blind') or self::time or self::img"
+)
+_HEADING = "h1, h2, h3, h4, h5, h6, [class*=tit], [class*=subject], [class*=headline]"
+
+
+class RowReader(scrapy.Spider):
+    board: ClassVar[BoardDef]
+    defaults: ClassVar[dict[str, Any]] = {}
+    required: ClassVar[tuple[str, ...]] = ("row", "title", "link", "id")
+    url_params: ClassVar[tuple[str, ...]] = ()
+    #: XPath predicate of elements inside a title link that are not title (comment counts,
+    #: "new" icons, screen-reader labels); their text is left out
+    title_noise: ClassVar[str] = ""
+    #: whether the generic guess may stand in when the engine's own rows find no posts
+    falls_back: ClassVar[bool] = True
+
+    clock: Any
+
+    # --- the page ----------------------------------------------------------------------------
+    def extract_posts(self, response: TextResponse) -> list[Post]:
+        """Every post of a list page (pinned ones included), as the page shows them."""
+        return self.page_posts(fix_encoding(response))[1]
+
+    def page_posts(self, response: TextResponse) -> tuple[SelectorList, list[Post]]:
+        """The rows and the posts of a list page; the generic guess stands in behind an
+        engine whose default rows give fewer than two posts."""
+        rows = self.rows(response)
+        posts = self.posts_from_rows(rows, response)
+        if len(posts) < 2 and self.falls_back and self.uses_default("row"):
+            guessed = self.generic_board(response)
+            if guessed is not None:
+                mine = self.board
+                self.board = guessed
+                more_rows = self.rows(response)
+                more = self.posts_from_rows(more_rows, response)
+                if len(more) > len(posts):
+                    self.count("rows/generic_fallback")
+                    return more_rows, more
+                self.board = mine
+        return rows, posts
+
+    def uses_default(self, key: str) -> bool:
+        return getattr(self.board, key) == type(self).defaults.get(key, getattr(self.board, key))
+
+    def generic_board(self, response: TextResponse) -> BoardDef | None:
+        """The board with the rows, title, date and id the generic guess finds on the page."""
+        sel = Selector(text=response.text)
+        found = table_rows(sel)
+        if found is not None:
+            row, rows = found
+            return replace(self.board, row=row, **table_fields(rows))
+        items = list_rows(sel)
+        if items is not None:
+            return replace(
+                self.board,
+                row=items,
+                title=_HEADING + ", strong, a",
+                link="a[href]",
+                date=".date, .day, time, .reg, .regdate, [class*=date]",
+                id="",
+            )
+        return None
+
+    def posts_from_rows(self, rows: SelectorList, response: TextResponse) -> list[Post]:
+        """The posts of the rows, each once: a pinned post repeated as a regular row further
+        down keeps its first place and stays pinned."""
+        self.prepare_rows(rows)
+        posts: dict[str, Post] = {}
+        for row in rows:
+            post = self.post_from_row(row, response)
+            if post is None:
+                continue
+            if post.post_id in posts:
+                posts[post.post_id].pinned |= post.pinned
+                self.count("rows/repeated")
+                continue
+            posts[post.post_id] = post
+        return list(posts.values())
+
+    def prepare_rows(self, rows: SelectorList) -> None:
+        """Hook: look at the page's rows together before reading them one by one."""
+
+    def rows(self, response: TextResponse) -> SelectorList:
+        found = select(response, self.board.row)
+        if len(found) < 2 or not self.uses_default("row"):
+            return found
+        # rows in several containers: the board's own is the one with most rows
+        groups: dict[Any, list[Selector]] = {}
+        for row in found:
+            parent = row.root.getparent()
+            if getattr(row.root, "tag", None) == "tr":
+                parent = next(row.root.iterancestors("table"), parent)
+            groups.setdefault(parent, []).append(row)
+        if len(groups) == 1:
+            return found
+        return SelectorList(max(groups.values(), key=len))
+
+    # --- one row -----------------------------------------------------------------------------
+    def post_from_row(self, row: Selector, response: TextResponse) -> Post | None:
+        board = self.board
+        link = self.row_link(row)
+        if link is None:
+            return self.linkless_post(row, response)
+        href = self.row_href(row, link)
+        post_id = self.row_id(row, link, href)
+        title = self.row_title(row)
+        if not post_id or not title:
+            self.count("rows/skipped")
+            return None
+        published, source = self.row_date(row, response), "list"
+        if published is None and not self.lists_dates():
+            published, source = self.clock(), "first_seen"
+        return Post(
+            board=board.name,
+            post_id=post_id,
+            title=title,
+            url=self.post_url(response, href, post_id),
+            author=self.row_author(row) or None,
+            published=published,
+            published_source=source,
+            category=self.row_category(row) or None,
+            pinned=self.row_pinned(row),
+            attachments=self.row_attachments(row, response),
+        )
+
+    def linkless_post(self, row: Selector, response: TextResponse) -> Post | None:
+        """A row without a link (an agenda, minutes) is a post when it shows a title and a
+        date: its id is a digest of both texts, its URL the list page."""
+        title = self.row_title(row) or self.loose_title(row)
+        when = self.date_text(row)
+        published = self.quiet_date(when) if when else None
+        if not title or published is None or is_ad(row):
+            self.count("rows/no_link")
+            return None
+        digest = hashlib.sha1(f"{title}\n{when}".encode()).hexdigest()[:16]
+        return Post(
+            board=self.board.name,
+            post_id=f"t{digest}",
+            title=title,
+            url=canonical_url(response.url, ""),
+            author=self.row_author(row) or None,
+            published=published,
+            published_source="list",
+            category=self.row_category(row) or None,
+            pinned=self.row_pinned(row),
+        )
+
+    def loose_title(self, row: Selector) -> str:
+        """The longest text of a linkless row that is not its date."""
+        when = self.date_text(row)
+        texts = [clean_text([t]) for t in row.xpath(".//text()").getall()]
+        texts = [t for t in texts if t and t != when and self.quiet_date(t) is None]
+        return max(texts, key=len, default="")
+
+    def row_link(self, row: Selector) -> Selector | None:
+        links = select_first(row, self.board.link)
+        if links:
+            return links[0]
+        if getattr(row.root, "tag", None) == "a" and row.attrib.get("href"):
+            return row  # the link wraps the whole row
+        return None
+
+    def row_href(self, row: Selector, link: Selector) -> str:
+        return (link.attrib.get("href") or "").strip()
+
+    def row_id(self, row: Selector, link: Selector, href: str) -> str | None:
+        if self.board.id:
+            return derive_id(self.board.id, href, link, row)
+        return auto_id(href, link, row)
+
+    def post_url(self, response: TextResponse, href: str, post_id: str) -> str:
+        if self.board.detail_url:
+            return self.board.detail_url.replace("{id}", post_id)
+        if not href or href.lower().startswith("javascript") or href.startswith("#"):
+            return canonical_url(response.url, "")
+        url = canonical_url(response.url, href, self.board.keep_params)
+        return keep_only(url, self.url_params) if self.url_params else url
+
+    def lists_dates(self) -> bool:
+        """Whether the list shows dates (else posts take the first-seen time, marked so)."""
+        return bool(self.board.date)
+
+    def row_author(self, row: Selector) -> str:
+        return first_text(row, self.board.author)
+
+    def row_category(self, row: Selector) -> str:
+        return first_text(row, self.board.category)
+
+    def row_title(self, row: Selector) -> str:
+        found = select_first(row, self.board.title)
+        if not found and getattr(row.root, "tag", None) == "a":
+            found = SelectorList([row])
+        if not found:
+            return ""
+        node = found[0]
+        if self.board.title.endswith(("::text", "/text()")) or not hasattr(node.root, "tag"):
+            return clean_text(found[:1].getall())
+        # a link wrapping a whole card: its heading is the title
+        if node.root.tag == "a" and (heading := node.css(_HEADING)):
+            node = heading[0]
+        noise = " or ".join(f"({p})" for p in (self.title_noise, _META_NOISE) if p)
+        return clean_text(node.xpath(f".//text()[not(ancestor::*[{noise}])]").getall()) or (
+            clean_text(node.xpath(".//text()").getall())
+        )
+
+    def row_pinned(self, row: Selector) -> bool:
+        if self.board.pinned:
+            return bool(select(row, self.board.pinned))
+        return marked_pinned(row)
+
+    # --- dates -------------------------------------------------------------------------------
+    def date_text(self, row: Selector) -> str:
+        """The row's date as written: the date element's text, or its ``title``/``datetime``
+        attribute when that holds the fuller form."""
+        if not self.board.date:
+            return ""
+        found = select_first(row, self.board.date)
+        if not found:
+            return ""
+        node = found[0]
+        if not hasattr(node.root, "tag"):  # ::attr() / ::text
+            return clean_text(found[:1].getall())
+        text = clean_text(node.xpath(".//text()").getall())
+        for attr in node.xpath("./@title | ./@datetime | .//*/@title | .//*/@datetime").getall():
+            full = clean_text([attr])
+            if len(full) > len(text) and text in full and self.quiet_date(full) is not None:
+                return full
+        return text
+
+    def row_date(self, row: Selector, response: TextResponse) -> datetime | None:
+        text = self.date_text(row)
+        if text:
+            return self.parse_date(text, response)
+        if self.board.date and self.uses_default("date"):
+            # no date element: a full date written in the row's loose text
+            title = self.row_title(row)
+            loose = clean_text(row.xpath(".//text()").getall()).replace(title, " ")
+            return find_board_date(loose, self.board.zone, now=self.clock())
+        return None
+
+    def quiet_date(self, text: str) -> datetime | None:
+        try:
+            return parse_board_date(text, self.board.zone, now=self.clock())
+        except ValueError:
+            return None
+
+    def parse_date(self, text: str, response: TextResponse) -> datetime | None:
+        if not text:
+            return None
+        try:
+            return parse_board_date(text, self.board.zone, now=self.clock())
+        except ValueError as e:
+            self.count("rows/bad_date")
+            self.logger.warning("board `%s`: %s on %s", self.board.name, e, response.url)
+            return None
+
+    # --- attachments -------------------------------------------------------------------------
+    def row_attachments(self, row: Selector, response: TextResponse) -> list[Attachment]:
+        return self.attachments_in(row, self.board.attachments, response)
+
+    @staticmethod
+    def attachments_in(
+        node: Selector | TextResponse, query: str, response: TextResponse
+    ) -> list[Attachment]:
+        if not query:
+            return []
+        found = []
+        for a in select(node, query):
+            href = a.attrib.get("href")
+            name = clean_text(a.xpath(".//text()").getall()) or a.attrib.get("title", "")
+            if href and name:
+                found.append(Attachment(name=name, url=response.urljoin(href)))
+        return found
+
+    def count(self, key: str) -> None:
+        stats = getattr(getattr(self, "crawler", None), "stats", None)
+        if stats is not None:
+            stats.inc_value(f"noticecrawler/{key}")
+
+
+def marked_pinned(row: Selector) -> bool:
+    """Whether the row carries a pinned mark: a row class, a "공지"/notice badge or icon."""
+    if any(_PINNED_CLASS.match(c) for c in (row.attrib.get("class") or "").split()):
+        return True
+    leaves = ".//*[not(self::a) and not(*) and not(ancestor-or-self::*[contains(@class, 'cate')])]"
+    for node in row.xpath(f"{leaves} | .//img | .//i"):
+        if node.root.tag in ("img", "i"):
+            alt = clean_text([node.attrib.get("alt", ""), node.attrib.get("title", "")])
+            if (alt and _BADGE.match(alt)) or _ICON_SRC.search(node.attrib.get("src", "")):
+                return True
+            continue
+        text = clean_text(node.xpath(".//text()").getall())
+        if text and len(text) <= 8 and _BADGE.match(text):
+            return True
+    return False
