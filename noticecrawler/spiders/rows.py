@@ -41,7 +41,7 @@ from noticecrawler.extract import (
     select_first,
 )
 from noticecrawler.items import Attachment, Post
-from noticecrawler.spiders.guess import is_ad, list_rows, table_fields, table_rows
+from noticecrawler.spiders.guess import DATE_LIKE, is_ad, list_rows, table_fields, table_rows
 from noticecrawler.spiders.ids import auto_id, keep_only
 
 #: row classes that mark a pinned ("공지") row
@@ -296,7 +296,13 @@ class RowReader(scrapy.Spider):
         if text:
             return self.parse_date(text, response)
         if self.board.date and self.uses_default("date"):
-            # no date element: a full date written in the row's loose text
+            # no date element: a short element that reads as a date, else a full date written
+            # in the row's loose text
+            leaves = [clean_text([t]) for t in row.xpath(".//*[not(*)]/text()").getall()]
+            for leaf in (t for t in leaves if len(t) <= 30 and DATE_LIKE.search(t)):
+                found = self.quiet_date(leaf)
+                if found is not None:
+                    return found
             title = self.row_title(row)
             loose = clean_text(row.xpath(".//text()").getall()).replace(title, " ")
             return find_board_date(loose, self.board.zone, now=self.clock())

@@ -42,6 +42,8 @@ class TableBoardSpider(BoardSpider):
 
     @classmethod
     def detect(cls, response: TextResponse) -> float:
+        if cls.fingerprints:  # a specialised table engine
+            return super().detect(response)
         # the generic table: any page with a table of linked rows, behind every fingerprint
         return 0.2 if table_rows(Selector(text=response.text)) else 0.0
 
