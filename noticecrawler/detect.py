@@ -99,8 +99,14 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
-def detect_board(response: TextResponse, name: str = "new_board") -> list[Candidate]:
-    """Every engine that recognises the page, best reading first."""
+def detect_board(
+    response: TextResponse,
+    name: str = "new_board",
+    now: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Candidate]:
+    """Every engine that recognises the page, best reading first. ``now`` freezes the clock;
+    ``extra`` fields (a known ``detail_url``…) join every engine's row."""
     found = []
     for engine_name, engine in ENGINES.items():
         score = engine.detect(response)
@@ -111,10 +117,11 @@ def detect_board(response: TextResponse, name: str = "new_board") -> list[Candid
             "engine": engine_name,
             "start_url": response.url,
             **engine.guess_fields(response),
+            **(extra or {}),
         }
         candidate = Candidate(engine_name, score, raw)
         try:
-            candidate.posts = try_row(raw, response)
+            candidate.posts = try_row(raw, response, now)
         except CatalogError as e:
             candidate.error = str(e)
         candidate.complete = completeness(candidate.posts, response.url)
@@ -160,11 +167,11 @@ def load(target: str, url: str = "") -> TextResponse:
     return fix_encoding(cls(url=url, body=body, headers=headers))
 
 
-def try_row(raw: dict[str, Any], response: TextResponse) -> list[Post]:
+def try_row(raw: dict[str, Any], response: TextResponse, now: datetime | None = None) -> list[Post]:
     """The posts the catalog row ``raw`` extracts from the page."""
     board = build_board(raw, {}, {})
     spider = spider_class(board)()
-    spider.clock = lambda: datetime.now(board.zone)
+    spider.clock = (lambda: now) if now is not None else (lambda: datetime.now(board.zone))
     return spider.extract_posts(response)
 
 

@@ -167,7 +167,8 @@ class RowReader(scrapy.Spider):
             return self.linkless_post(row, response)
         href = self.row_href(row, link)
         post_id = self.row_id(row, link, href)
-        title = self.row_title(row)
+        same = self.board.title == self.board.link and link is not row
+        title = self.title_of(link) if same else self.row_title(row)
         if not post_id or not title:
             self.count("rows/skipped")
             return None
@@ -218,6 +219,14 @@ class RowReader(scrapy.Spider):
 
     def row_link(self, row: Selector) -> Selector | None:
         links = select_first(row, self.board.link)
+        if len(links) > 1:
+            # a category link before the title, a comment count after it: the post's link is
+            # the one that carries an id, the longest text first
+            def weight(a: Selector) -> tuple[bool, int]:
+                href = self.row_href(row, a)
+                return (bool(self.row_id(row, a, href)), len(clean_text(a.css("::text").getall())))
+
+            return max(links, key=weight)
         if links:
             return links[0]
         if getattr(row.root, "tag", None) == "a" and row.attrib.get("href"):
@@ -256,16 +265,20 @@ class RowReader(scrapy.Spider):
             found = SelectorList([row])
         if not found:
             return ""
-        node = found[0]
-        if self.board.title.endswith(("::text", "/text()")) or not hasattr(node.root, "tag"):
+        if self.board.title.endswith(("::text", "/text()")) or not hasattr(found[0].root, "tag"):
             return clean_text(found[:1].getall())
+        return self.title_of(found[0])
+
+    def title_of(self, node: Selector) -> str:
+        """The title text of a title element, without counts, dates, badges and labels."""
         # a link wrapping a whole card: its heading is the title
         if node.root.tag == "a" and (heading := node.css(_HEADING)):
             node = heading[0]
         noise = " or ".join(f"({p})" for p in (self.title_noise, _META_NOISE) if p)
-        return clean_text(node.xpath(f".//text()[not(ancestor::*[{noise}])]").getall()) or (
-            clean_text(node.xpath(".//text()").getall())
-        )
+        # a count after a screen-reader label: <span class="sound_only">댓글</span>12
+        counted = "preceding-sibling::*[1][contains(@class, 'sound_only') or @class='blind']"
+        texts = node.xpath(f".//text()[not(ancestor::*[{noise}]) and not({counted})]").getall()
+        return clean_text(texts) or clean_text(node.xpath(".//text()").getall())
 
     def row_pinned(self, row: Selector) -> bool:
         if self.board.pinned:
@@ -298,12 +311,12 @@ class RowReader(scrapy.Spider):
         if self.board.date and self.uses_default("date"):
             # no date element: a short element that reads as a date, else a full date written
             # in the row's loose text
-            leaves = [clean_text([t]) for t in row.xpath(".//*[not(*)]/text()").getall()]
-            for leaf in (t for t in leaves if len(t) <= 30 and DATE_LIKE.search(t)):
+            title = self.row_title(row)
+            leaves = [clean_text([t]) for t in row.xpath(".//text()").getall()]
+            for leaf in (t for t in leaves if t != title and len(t) <= 30 and DATE_LIKE.search(t)):
                 found = self.quiet_date(leaf)
                 if found is not None:
                     return found
-            title = self.row_title(row)
             loose = clean_text(row.xpath(".//text()").getall()).replace(title, " ")
             return find_board_date(loose, self.board.zone, now=self.clock())
         return None
