@@ -91,13 +91,11 @@ def table_fields(rows: list[Selector]) -> dict[str, str]:
                 scored.append((len(text), i, cell))
         if scored:
             _, index, cell = max(scored, key=lambda t: t[0])
-            cls = classes(cell)
-            votes[f"td.{cls[0]} a" if cls else f"td:nth-child({index}) a"] += 1
+            votes[_cell(cell, index, cells) + " a"] += 1
         for i, cell in enumerate(cells, 1):
             text = clean_text(cell.xpath(".//text()").getall())
             if text and len(text) <= 40 and DATE_LIKE.search(text) and not cell.css("a[href]"):
-                cls = classes(cell)
-                dates[f"td.{cls[0]}" if cls else f"td:nth-child({i})"] += 1
+                dates[_cell(cell, i, cells)] += 1
                 break
     if votes:
         fields["title"] = fields["link"] = votes.most_common(1)[0][0]
@@ -106,6 +104,14 @@ def table_fields(rows: list[Selector]) -> dict[str, str]:
     hrefs = [tr.css(fields.get("link", "a") + "::attr(href)").get("") for tr in linked]
     fields["id"] = id_rule(hrefs)
     return fields
+
+
+def _cell(cell: Selector, index: int, cells: SelectorList) -> str:
+    """``td.<class>`` by a class no other cell of the row has, else ``td:nth-child(i)``."""
+    for c in classes(cell):
+        if re.match(r"^[A-Za-z_][\w-]*$", c) and sum(c in classes(o) for o in cells) == 1:
+            return f"td.{c}"
+    return f"td:nth-child({index})"
 
 
 def id_rule(hrefs: list[str]) -> str:

@@ -294,13 +294,21 @@ class RowReader(scrapy.Spider):
         found = select_first(row, self.board.date)
         if not found:
             return ""
-        node = found[0]
-        if not hasattr(node.root, "tag"):  # ::attr() / ::text
+        if not hasattr(found[0].root, "tag"):  # ::attr() / ::text
             return clean_text(found[:1].getall())
+        return self.fullest_date(found[0])
+
+    def fullest_date(self, node: Selector) -> str:
+        """The date text of ``node``, or its ``title``/``datetime`` attribute (or a child's)
+        when that writes the same moment more fully: ``<td title="26.07.28 22:18:06">22:18:06``,
+        ``<span title="2025년 03월 02일 10시 04분 51초">2025/03/02``."""
         text = clean_text(node.xpath(".//text()").getall())
+        shown = self.quiet_date(text) if text else None
         for attr in node.xpath("./@title | ./@datetime | .//*/@title | .//*/@datetime").getall():
             full = clean_text([attr])
-            if len(full) > len(text) and text in full and self.quiet_date(full) is not None:
+            if len(full) <= len(text) or (when := self.quiet_date(full)) is None:
+                continue
+            if shown is None or when.date() == shown.date() or when.time() == shown.time():
                 return full
         return text
 

@@ -43,7 +43,7 @@ class ZeroboardSpider(TableBoardSpider):
         for cell in row.xpath("./td"):
             text = clean_text(cell.xpath(".//text()").getall())
             if _DATE.match(text):
-                return self.parse_date(text, response)
+                return self.parse_date(self.fullest_date(cell), response)
         return None
 
     def lists_dates(self) -> bool:
