@@ -123,7 +123,7 @@ def id_rule(hrefs: list[str]) -> str:
             if key in keys:
                 counts[keys[key]] += 1
                 break
-    if counts and counts.most_common(1)[0][1] * 2 >= len(hrefs):
+    if counts and counts.most_common(1)[0][1] == len(hrefs):
         return "query:" + counts.most_common(1)[0][0]
     return ""
 

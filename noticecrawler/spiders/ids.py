@@ -16,6 +16,7 @@ ID_PARAMS = (
 )  # fmt: skip
 _DATA_ID = re.compile(r"^data-(?:[\w-]*[_-])?(?:no|id|idx|seq|srl|sn|num)$", re.IGNORECASE)
 _TOKEN = re.compile(r"^[\w.-]{1,64}$")
+_PAGE_EXT = re.compile(r"\.(?:html?|php|aspx?|jsp)$", re.IGNORECASE)
 _PATH_ID = re.compile(r"^(\d+)(?:-(?=[^\d-])[\w-]*)?$")
 
 
@@ -44,6 +45,17 @@ def auto_id(href: str, link: Selector, row: Selector) -> str | None:
         for name, value in node.attrib.items():
             if _DATA_ID.match(name) and value.strip():
                 return value.strip()
+    return None
+
+
+def slug_id(href: str) -> str | None:
+    """For a link with no id of a known form (``/news/some-title/``, ``/press/24.html``): the
+    last path segment, which names the post."""
+    if not href or href.lower().startswith(("javascript", "#")):
+        return None
+    segments = [s for s in urlsplit(href).path.split("/") if s]
+    if segments and _TOKEN.match(last := _PAGE_EXT.sub("", segments[-1])):
+        return last
     return None
 
 

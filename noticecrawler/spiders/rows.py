@@ -42,7 +42,7 @@ from noticecrawler.extract import (
 )
 from noticecrawler.items import Attachment, Post
 from noticecrawler.spiders.guess import DATE_LIKE, is_ad, list_rows, table_fields, table_rows
-from noticecrawler.spiders.ids import auto_id, keep_only
+from noticecrawler.spiders.ids import auto_id, keep_only, slug_id
 
 #: row classes that mark a pinned ("공지") row
 _PINNED_CLASS = re.compile(
@@ -239,7 +239,7 @@ class RowReader(scrapy.Spider):
     def row_id(self, row: Selector, link: Selector, href: str) -> str | None:
         if self.board.id:
             return derive_id(self.board.id, href, link, row)
-        return auto_id(href, link, row)
+        return auto_id(href, link, row) or slug_id(href)
 
     def post_url(self, response: TextResponse, href: str, post_id: str) -> str:
         if self.board.detail_url:
