@@ -92,7 +92,10 @@ def table_fields(rows: list[Selector]) -> dict[str, str]:
         if scored:
             _, index, cell = max(scored, key=lambda t: t[0])
             votes[_cell(cell, index, cells) + " a"] += 1
+        labelled = date_column(tr)
         for i, cell in enumerate(cells, 1):
+            if labelled and i != labelled:
+                continue
             text = clean_text(cell.xpath(".//text()").getall())
             if text and len(text) <= 40 and DATE_LIKE.search(text) and not cell.css("a[href]"):
                 dates[_cell(cell, i, cells)] += 1
@@ -106,6 +109,28 @@ def table_fields(rows: list[Selector]) -> dict[str, str]:
     return fields
 
 
+#: header labels of the column that holds a post's own date, most telling first
+_DATE_LABELS = (
+    re.compile(r"작성일|등록일|게시일$|date\s*posted|posted|published", re.I),
+    re.compile(r"^(?:날짜|일자|일시|date|등록|작성)$", re.I),
+)
+
+
+def date_column(row: Selector) -> int:
+    """The 1-based column of the post's date as the row's table header labels it
+    (``작성일`` rather than ``게시시작일``), or 0 when the header says nothing."""
+    table = next(row.root.iterancestors("table"), None)
+    if table is None:
+        return 0
+    header = Selector(root=table).xpath("(.//thead//tr | .//tr[th])[1]/th | (.//thead//tr)[1]/td")
+    labels = [clean_text(th.xpath(".//text()").getall()) for th in header]
+    for pattern in _DATE_LABELS:
+        for index, label in enumerate(labels, 1):
+            if pattern.search(label):
+                return index
+    return 0
+
+
 def _cell(cell: Selector, index: int, cells: SelectorList) -> str:
     """``td.<class>`` by a class no other cell of the row has, else ``td:nth-child(i)``."""
     for c in classes(cell):
@@ -115,16 +140,24 @@ def _cell(cell: Selector, index: int, cells: SelectorList) -> str:
 
 
 def id_rule(hrefs: list[str]) -> str:
-    """``query:<param>`` when the links carry a known id parameter, else a guess (empty)."""
+    """``query:<param>`` when every link carries a known id parameter, or else one parameter
+    whose values are numbers, distinct on every row; empty (a guess per row) otherwise."""
     counts: Counter[str] = Counter()
+    values: dict[str, list[str]] = {}
     for href in hrefs:
-        keys = {k.lower(): k for k, v in parse_qsl(urlsplit(href).query) if v}
+        query = [(k, v) for k, v in parse_qsl(urlsplit(href).query) if v]
+        for k, v in query:
+            values.setdefault(k, []).append(v)
+        keys = {k.lower(): k for k, _ in query}
         for key in ID_PARAMS:
             if key in keys:
                 counts[keys[key]] += 1
                 break
     if counts and counts.most_common(1)[0][1] == len(hrefs):
         return "query:" + counts.most_common(1)[0][0]
+    for key, seen in values.items():
+        if len(hrefs) >= 2 and len(set(seen)) == len(hrefs) and all(v.isdigit() for v in seen):
+            return "query:" + key
     return ""
 
 

@@ -11,7 +11,8 @@ from noticecrawler.extract import js_args, plain_id, query_pieces
 
 #: query parameters that carry a post's id on the board programs we know, most specific first
 ID_PARAMS = (
-    "wr_id", "document_srl", "nttid", "nttsn", "artclid", "articleno", "article_no", "bbsidx",
+    "wr_id", "document_srl", "nttid", "nttsn", "nttno", "artclid", "articleno", "article_no",
+    "bdid", "bbsidx",
     "board_seq", "boardseq", "seq", "idx", "bno", "no", "num", "uid", "id", "p", "post_id",
 )  # fmt: skip
 _DATA_ID = re.compile(r"^data-(?:[\w-]*[_-])?(?:no|id|idx|seq|srl|sn|num)$", re.IGNORECASE)

@@ -41,7 +41,14 @@ from noticecrawler.extract import (
     select_first,
 )
 from noticecrawler.items import Attachment, Post
-from noticecrawler.spiders.guess import DATE_LIKE, is_ad, list_rows, table_fields, table_rows
+from noticecrawler.spiders.guess import (
+    DATE_LIKE,
+    date_column,
+    is_ad,
+    list_rows,
+    table_fields,
+    table_rows,
+)
 from noticecrawler.spiders.ids import auto_id, keep_only, slug_id
 
 #: row classes that mark a pinned ("공지") row
@@ -62,7 +69,7 @@ _META_NOISE = (
     " or contains(@class, 'date') or contains(@class, 'time') or contains(@class, 'author')"
     " or contains(@class, 'writer') or contains(@class, 'meta') or contains(@class, 'info')"
     " or contains(@class, 'badge') or contains(@class, 'label') or contains(@class, 'sound_only')"
-    " or contains(@class, 'blind') or self::time or self::img"
+    " or contains(@class, 'blind') or contains(@class, 'cate') or self::time or self::img"
 )
 _HEADING = "h1, h2, h3, h4, h5, h6, [class*=tit], [class*=subject], [class*=headline]"
 
@@ -120,7 +127,6 @@ class RowReader(scrapy.Spider):
                 row=items,
                 title=_HEADING + ", strong, a",
                 link="a[href]",
-                date=".date, .day, time, .reg, .regdate, [class*=date]",
                 id="",
             )
         return None
@@ -167,8 +173,7 @@ class RowReader(scrapy.Spider):
             return self.linkless_post(row, response)
         href = self.row_href(row, link)
         post_id = self.row_id(row, link, href)
-        same = self.board.title == self.board.link and link is not row
-        title = self.title_of(link) if same else self.row_title(row)
+        title = self.title_of(link) if self.title_is_link(row, link) else self.row_title(row)
         if not post_id or not title:
             self.count("rows/skipped")
             return None
@@ -209,6 +214,18 @@ class RowReader(scrapy.Spider):
             category=self.row_category(row) or None,
             pinned=self.row_pinned(row),
         )
+
+    def title_is_link(self, row: Selector, link: Selector) -> bool:
+        """Whether the post's link is its title: the same selectors, or a title element that
+        holds the link with other things (a category label, a count) beside it."""
+        if link is row:
+            return False
+        if self.board.title == self.board.link:
+            return True
+        found = select_first(row, self.board.title)
+        if not found or not hasattr(found[0].root, "tag"):
+            return False
+        return any(link.root is node for node in found[0].root.iterdescendants())
 
     def loose_title(self, row: Selector) -> str:
         """The longest text of a linkless row that is not its date."""
@@ -319,6 +336,10 @@ class RowReader(scrapy.Spider):
         if self.board.date and self.uses_default("date"):
             # no date element: a short element that reads as a date, else a full date written
             # in the row's loose text
+            column = date_column(row) if getattr(row.root, "tag", None) == "tr" else 0
+            cell = row.xpath(f"./td[{column}]") if column else None
+            if cell and (found := self.quiet_date(self.fullest_date(cell[0]))) is not None:
+                return found
             title = self.row_title(row)
             leaves = [clean_text([t]) for t in row.xpath(".//text()").getall()]
             for leaf in (t for t in leaves if t != title and len(t) <= 30 and DATE_LIKE.search(t)):
