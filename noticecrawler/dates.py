@@ -312,7 +312,13 @@ def _ago(now: datetime, count: int, unit: str) -> datetime:
     if unit in {"seconds", "minutes", "hours"}:  # elapsed time: count it on the UTC line
         utc = now.astimezone(UTC) - timedelta(**{unit: count})
         return utc.astimezone(now.tzinfo)
-    return now - relativedelta(**{unit: count})  # calendar units: same wall time that day
+    # calendar units: the same wall time that day
+    return now - relativedelta(
+        days=count if unit == "days" else 0,
+        weeks=count if unit == "weeks" else 0,
+        months=count if unit == "months" else 0,
+        years=count if unit == "years" else 0,
+    )
 
 
 _Parser = Callable[[str, tzinfo, datetime], datetime | None]

@@ -6,6 +6,7 @@ import re
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
 from parsel import Selector, SelectorList
+from scrapy.http import TextResponse
 
 #: query parameters that carry paging, search or session state, never identity
 JUNK_PARAMS = frozenset(
@@ -39,7 +40,7 @@ def is_xpath(query: str) -> bool:
     return query.startswith(("/", "(", "./", "xpath:"))
 
 
-def select(node: Selector | SelectorList, query: str) -> SelectorList:
+def select(node: Selector | SelectorList | TextResponse, query: str) -> SelectorList:
     """CSS by default; XPath when the query starts with ``/``, ``./``, ``(`` or ``xpath:``."""
     if is_xpath(query):
         return node.xpath(query.removeprefix("xpath:"))
@@ -50,7 +51,7 @@ def clean_text(parts: list[str]) -> str:
     return _WS.sub(" ", " ".join(parts)).strip()
 
 
-def text_of(node: Selector | SelectorList, query: str | None) -> str:
+def text_of(node: Selector | SelectorList | TextResponse, query: str | None) -> str:
     """All the text under the nodes ``query`` selects, whitespace collapsed."""
     if not query:
         return ""

@@ -37,7 +37,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import scrapy
 from scrapy.exceptions import CloseSpider
@@ -199,12 +199,12 @@ class BoardSpider(DetailReader):
         return None
 
     # --- errors ----------------------------------------------------------------------------
-    def fail_board(self, message: str, reason: str = "board_error") -> None:
+    def fail_board(self, message: str, reason: str = "board_error") -> NoReturn:
         """Log once with the board name, count it, and end the crawl with ``reason``."""
         self.logger.error("board `%s`: %s", self.board.name, message)
         self.end_crawl(f"board `{self.board.name}`: {message}", reason)
 
-    def end_crawl(self, detail: str, reason: str) -> None:
+    def end_crawl(self, detail: str, reason: str) -> NoReturn:
         """Count the error, keep its detail for the crawl-runs record, end with ``reason``."""
         stats = self.crawler.stats
         assert stats is not None

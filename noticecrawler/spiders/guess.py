@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from parsel import Selector, SelectorList
@@ -74,9 +75,9 @@ def table_rows(sel: Selector) -> tuple[str, list[Selector]] | None:
     return (best[1], best[2]) if best else None
 
 
-def table_fields(rows: list[Selector]) -> dict[str, str]:
+def table_fields(rows: list[Selector]) -> dict[str, Any]:
     """Title, link, date and id rules read off a table's post rows."""
-    fields: dict[str, str] = {}
+    fields: dict[str, Any] = {}
     linked = [tr for tr in rows if has_link(tr)]
     if not linked:
         return fields

@@ -75,7 +75,7 @@ _HEADING = "h1, h2, h3, h4, h5, h6, [class*=tit], [class*=subject], [class*=head
 
 
 class RowReader(scrapy.Spider):
-    board: ClassVar[BoardDef]
+    board: BoardDef  # set on each board's spider class (spiders/loader.py)
     defaults: ClassVar[dict[str, Any]] = {}
     required: ClassVar[tuple[str, ...]] = ("row", "title", "link", "id")
     url_params: ClassVar[tuple[str, ...]] = ()
@@ -163,7 +163,8 @@ class RowReader(scrapy.Spider):
             groups.setdefault(parent, []).append(row)
         if len(groups) == 1:
             return found
-        return SelectorList(max(groups.values(), key=len))
+        biggest: list[Selector] = max(groups.values(), key=lambda rows: len(rows))
+        return SelectorList(biggest)
 
     # --- one row -----------------------------------------------------------------------------
     def post_from_row(self, row: Selector, response: TextResponse) -> Post | None:
@@ -232,7 +233,7 @@ class RowReader(scrapy.Spider):
         when = self.date_text(row)
         texts = [clean_text([t]) for t in row.xpath(".//text()").getall()]
         texts = [t for t in texts if t and t != when and self.quiet_date(t) is None]
-        return max(texts, key=len, default="")
+        return max(texts, key=lambda t: len(t)) if texts else ""
 
     def row_link(self, row: Selector) -> Selector | None:
         links = select_first(row, self.board.link)
