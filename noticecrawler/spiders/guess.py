@@ -178,10 +178,33 @@ def list_rows(sel: Selector) -> str | None:
         if best is not None and score <= best[0]:
             continue
         tag = Counter(c.root.tag for c in (dated or linked)).most_common(1)[0][0]
-        cls = [c for c in classes(parent) if re.match(r"^[A-Za-z_][\w-]*$", c)]
-        if parent.attrib.get("id") and re.match(r"^[A-Za-z][\w-]*$", parent.attrib["id"]):
-            name = f"{parent.root.tag}#{parent.attrib['id']}"
-        else:
-            name = parent.root.tag + (f".{cls[0]}" if cls else "")
-        best = (score, f"{name} > {tag}")
+        best = (score, f"{unique_name(sel, parent)} > {tag}")
     return best[1] if best else None
+
+
+def _simple(node: Selector) -> str:
+    tag = node.root.tag
+    if node.attrib.get("id") and re.match(r"^[A-Za-z][\w-]*$", node.attrib["id"]):
+        return f"{tag}#{node.attrib['id']}"
+    cls = [c for c in classes(node) if re.match(r"^[A-Za-z_][\w-]*$", c)]
+    return tag + (f".{cls[0]}" if cls else "")
+
+
+def unique_name(sel: Selector, node: Selector) -> str:
+    """A CSS selector that matches ``node`` alone on the page: its own name, else under the
+    nearest ancestor that names it apart (``div.view-press-releases div.view-content``)."""
+    name = _simple(node)
+    if len(sel.css(name)) == 1:
+        return name
+    for element in node.root.iterancestors():
+        ancestor = Selector(root=element)
+        if element.tag in ("html", "body"):
+            break
+        scoped = f"{_simple(ancestor)} {name}"
+        if _simple(ancestor) != element.tag and len(sel.css(scoped)) == 1:
+            return scoped
+        for c in classes(ancestor)[1:]:
+            scoped = f"{element.tag}.{c} {name}"
+            if re.match(r"^[A-Za-z_][\w-]*$", c) and len(sel.css(scoped)) == 1:
+                return scoped
+    return name

@@ -17,6 +17,7 @@ ID_PARAMS = (
 )  # fmt: skip
 _DATA_ID = re.compile(r"^data-(?:[\w-]*[_-])?(?:no|id|idx|seq|srl|sn|num)$", re.IGNORECASE)
 _TOKEN = re.compile(r"^[\w.-]{1,64}$")
+_NODE_ID = re.compile(r"^(?:node|post|article|entry|item|bbs|notice)[-_](\d+)$")
 _PAGE_EXT = re.compile(r"\.(?:html?|php|aspx?|jsp)$", re.IGNORECASE)
 _PATH_ID = re.compile(r"^(\d+)(?:-(?=[^\d-])[\w-]*)?$")
 
@@ -42,11 +43,25 @@ def auto_id(href: str, link: Selector, row: Selector) -> str | None:
         mixed = [a for a in args if any(c.isdigit() for c in a)]
         if digits or mixed:
             return digits[-1] if digits else mixed[0]
-    for node in (link, row):
+    # the link, the elements around it inside the row (a Drupal <article data-history-node-id>,
+    # WordPress-like id="node-455"), then the row
+    for node in _link_to_row(link, row):
         for name, value in node.attrib.items():
             if _DATA_ID.match(name) and value.strip():
                 return value.strip()
+        if m := _NODE_ID.match(node.attrib.get("id", "")):
+            return m.group(1)
     return None
+
+
+def _link_to_row(link: Selector, row: Selector) -> list[Selector]:
+    nodes = [link]
+    if link.root is not row.root and hasattr(link.root, "iterancestors"):
+        for depth, element in enumerate(link.root.iterancestors()):
+            if element is row.root or depth >= 6:
+                break
+            nodes.append(Selector(root=element))
+    return [*nodes, row]
 
 
 def slug_id(href: str) -> str | None:

@@ -86,6 +86,8 @@ class RowReader(scrapy.Spider):
     falls_back: ClassVar[bool] = True
 
     clock: Any
+    #: whether the rows are the generic guess's (the engine's own found too few)
+    row_guessed = False
 
     # --- the page ----------------------------------------------------------------------------
     def extract_posts(self, response: TextResponse) -> list[Post]:
@@ -101,13 +103,13 @@ class RowReader(scrapy.Spider):
             guessed = self.generic_board(response)
             if guessed is not None:
                 mine = self.board
-                self.board = guessed
+                self.board, self.row_guessed = guessed, True
                 more_rows = self.rows(response)
                 more = self.posts_from_rows(more_rows, response)
                 if len(more) > len(posts):
                     self.count("rows/generic_fallback")
                     return more_rows, more
-                self.board = mine
+                self.board, self.row_guessed = mine, False
         return rows, posts
 
     def uses_default(self, key: str) -> bool:
@@ -152,7 +154,7 @@ class RowReader(scrapy.Spider):
 
     def rows(self, response: TextResponse) -> SelectorList:
         found = select(response, self.board.row)
-        if len(found) < 2 or not self.uses_default("row"):
+        if len(found) < 2 or not (self.uses_default("row") or self.row_guessed):
             return found
         # rows in several containers: the board's own is the one with most rows
         groups: dict[Any, list[Selector]] = {}
@@ -341,6 +343,9 @@ class RowReader(scrapy.Spider):
             cell = row.xpath(f"./td[{column}]") if column else None
             if cell and (found := self.quiet_date(self.fullest_date(cell[0]))) is not None:
                 return found
+            for attr in row.xpath(".//@datetime | .//@content").getall():
+                if DATE_LIKE.search(attr) and (found := self.quiet_date(attr)) is not None:
+                    return found
             title = self.row_title(row)
             leaves = [clean_text([t]) for t in row.xpath(".//text()").getall()]
             for leaf in (t for t in leaves if t != title and len(t) <= 30 and DATE_LIKE.search(t)):
@@ -393,8 +398,11 @@ class RowReader(scrapy.Spider):
 
 def marked_pinned(row: Selector) -> bool:
     """Whether the row carries a pinned mark: a row class, a "공지"/notice badge or icon."""
-    if any(_PINNED_CLASS.match(c) for c in (row.attrib.get("class") or "").split()):
-        return True
+    # the row's class, or its one wrapping child's (<div class="views-row"><article class=sticky>)
+    wrappers = [row, *row.xpath("./*")[:1]] if len(row.xpath("./*")) == 1 else [row]
+    for node in wrappers:
+        if any(_PINNED_CLASS.match(c) for c in (node.attrib.get("class") or "").split()):
+            return True
     leaves = ".//*[not(self::a) and not(*) and not(ancestor-or-self::*[contains(@class, 'cate')])]"
     for node in row.xpath(f"{leaves} | .//img | .//i"):
         if node.root.tag in ("img", "i"):
