@@ -65,6 +65,9 @@ _EN_DMY = re.compile(
     _EN_LEAD + r"(?P<d>\d{1,2})\s+(?P<mon>[a-z]{3,9})\.?,?\s+(?P<y>\d{4}|\d{2})" + _REST,
     re.IGNORECASE,
 )
+_EN_MD = re.compile(
+    _EN_LEAD + r"(?P<mon>[a-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?" + _REST, re.IGNORECASE
+)
 _ISO = re.compile(r"\d{4}-?\d{2}-?\d{2}T\S+", re.IGNORECASE)
 #: dates with a year, searched inside loose text (``…</a>, media release, April 24, 2013``)
 _LOOSE = (
@@ -126,11 +129,14 @@ def to_zone(tz: str | tzinfo) -> tzinfo:
         raise ValueError(f"unknown time zone {tz!r}") from exc
 
 
-def parse_board_date(text: str, tz: str | tzinfo, now: datetime | None = None) -> datetime | None:
+def parse_board_date(
+    text: str, tz: str | tzinfo, now: datetime | None = None, year: int | None = None
+) -> datetime | None:
     """Parse a board's date text; None when it holds no date, ValueError when it is unreadable.
 
     ``now`` freezes the clock (it defaults to the current time in ``tz``; a naive ``now`` is
-    read as board-local time).
+    read as board-local time). ``year``: the year the page gives a date without one (an agenda
+    under "2026 Meeting Dates"); without it, the most recent year that fits.
     """
     zone = to_zone(tz)
     if now is None:
@@ -141,7 +147,9 @@ def parse_board_date(text: str, tz: str | tzinfo, now: datetime | None = None) -
         return None
     for parse in _PARSERS:
         try:
-            found = parse(cleaned, zone, now)
+            found = (
+                parse(cleaned, zone, now, year) if parse in _YEARLESS else parse(cleaned, zone, now)
+            )
         except ValueError as exc:
             raise ValueError(f"unreadable date {text!r}: {exc}") from exc
         if found is not None:
@@ -233,17 +241,36 @@ def _ymd(text: str, zone: tzinfo, now: datetime) -> datetime | None:
     return _local(date(_year(match["y"]), int(match["m"]), int(match["d"])), clock, zone, given)
 
 
-def _month_day(text: str, zone: tzinfo, now: datetime) -> datetime | None:
+def _month_day(text: str, zone: tzinfo, now: datetime, year: int | None = None) -> datetime | None:
     match = _MD.fullmatch(text) or _MD_KO.fullmatch(text)
     if match is None:
         return None
-    month, day = int(match["m"]), int(match["d"])
+    return _in_year(int(match["m"]), int(match["d"]), match["rest"], zone, now, year)
+
+
+def _english_month_day(
+    text: str, zone: tzinfo, now: datetime, year: int | None = None
+) -> datetime | None:
+    """``January 21st``, ``Dec. 16, 8:30am``: an English month and day without a year."""
+    match = _EN_MD.fullmatch(text)
+    if match is None or _named(match["mon"], _MONTHS) is None:
+        return None
+    month = _named(match["mon"], _MONTHS)
+    assert month is not None
+    return _in_year(month, int(match["d"]), match["rest"], zone, now, year)
+
+
+def _in_year(
+    month: int, day: int, rest: str | None, zone: tzinfo, now: datetime, year: int | None
+) -> datetime:
     date(2000, month, day)  # a leap year: refuse 13-01 and 02-30, accept 02-29
-    clock, given = _time(match["rest"])
+    clock, given = _time(rest)
+    if year is not None:
+        return _local(date(year, month, day), clock, zone, given)
     latest = now.date() + _MONTH_DAY_SLACK
-    for year in range(now.year + 1, now.year - 8, -1):
+    for candidate in range(now.year + 1, now.year - 8, -1):
         try:
-            found = date(year, month, day)
+            found = date(candidate, month, day)
         except ValueError:  # 02-29 outside a leap year
             continue
         if found <= latest:
@@ -321,5 +348,9 @@ def _ago(now: datetime, count: int, unit: str) -> datetime:
     )
 
 
-_Parser = Callable[[str, tzinfo, datetime], datetime | None]
-_PARSERS: tuple[_Parser, ...] = (_relative, _iso, _ymd, _month_day, _time_only, _english)
+_Parser = Callable[..., datetime | None]
+_PARSERS: tuple[_Parser, ...] = (
+    _relative, _iso, _ymd, _month_day, _time_only, _english, _english_month_day,
+)  # fmt: skip
+#: the parsers of dates without a year, which take the page's year when it gives one
+_YEARLESS: tuple[_Parser, ...] = (_month_day, _english_month_day)

@@ -20,7 +20,7 @@ from noticecrawler.spiders.ids import ID_PARAMS
 DATE_LIKE = re.compile(
     r"\d{2,4}\s*[.\-/]\s*\d{1,2}\s*[.\-/]\s*\d{1,2}|\d{1,2}\s*[.\-/]\s*\d{1,2}\b"
     r"|\d{4}\s*년|\d{1,2}:\d{2}|\d+\s*(?:초|분|시간|일|주|개월)\s*전|어제|방금"
-    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b"
+    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?\b"
     r"|\b\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\bago\b",
     re.IGNORECASE,
 )
@@ -207,4 +207,12 @@ def unique_name(sel: Selector, node: Selector) -> str:
             scoped = f"{element.tag}.{c} {name}"
             if re.match(r"^[A-Za-z_][\w-]*$", c) and len(sel.css(scoped)) == 1:
                 return scoped
+    # one of several like it under the same parent: by its place among them
+    parent = node.root.getparent()
+    if parent is not None:
+        same = [c for c in parent if getattr(c, "tag", None) == node.root.tag]
+        place = same.index(node.root) + 1
+        scoped = f"{_simple(Selector(root=parent))} > {name}:nth-of-type({place})"
+        if len(sel.css(scoped)) == 1:
+            return scoped
     return name

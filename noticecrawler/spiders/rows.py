@@ -62,6 +62,8 @@ _BADGE = re.compile(r"^[\[(]?\s*(?:공지(?:사항)?|필독|중요|notice|pinned
 _ICON_SRC = re.compile(
     r"(?:^|[/_-])(?:notice|icon_notice|ico_notice|noti)[\w-]*\.(?:gif|png|svg)", re.I
 )
+_SEPARATOR = re.compile(r"\s+[–—-]+\s+|\s*[|·]\s*|:\s+")
+_YEAR = re.compile(r"\b((?:19|20)\d{2})\b")
 #: inside a title element: what is not title (counts, dates, authors, badges, icons)
 _META_NOISE = (
     "contains(@class, 'count') or contains(@class, 'cnt') or contains(@class, 'hit')"
@@ -198,10 +200,18 @@ class RowReader(scrapy.Spider):
 
     def linkless_post(self, row: Selector, response: TextResponse) -> Post | None:
         """A row without a link (an agenda, minutes) is a post when it shows a title and a
-        date: its id is a digest of both texts, its URL the list page."""
-        title = self.row_title(row) or self.loose_title(row)
-        when = self.date_text(row)
-        published = self.quiet_date(when) if when else None
+        date: its id is a digest of both texts, its URL the list page. A row that is one
+        line of text, ``January 21st, 8:30am – Commission meeting``, splits at the dash."""
+        year = page_year(row)
+        title, when = self.row_title(row), self.date_text(row)
+        published = self.quiet_date(when, year) if when else None
+        if published is None:
+            for text in (own_text(row), when):
+                if split := self.split_dated(text, year):
+                    when, rest, published = split
+                    title = title or rest
+                    break
+        title = title or self.loose_title(row)
         if not title or published is None or is_ad(row):
             self.count("rows/no_link")
             return None
@@ -229,6 +239,16 @@ class RowReader(scrapy.Spider):
         if not found or not hasattr(found[0].root, "tag"):
             return False
         return any(link.root is node for node in found[0].root.iterdescendants())
+
+    def split_dated(self, text: str, year: int | None) -> tuple[str, str, datetime] | None:
+        """``(date text, the rest, the date)`` of a line that is a date and a title joined by
+        a dash, a bar or a colon, either way round."""
+        for sep in _SEPARATOR.finditer(text):
+            left, right = text[: sep.start()].strip(), text[sep.end() :].strip()
+            for when, rest in ((left, right), (right, left)):
+                if rest and (found := self.quiet_date(when, year)) is not None:
+                    return when, rest, found
+        return None
 
     def loose_title(self, row: Selector) -> str:
         """The longest text of a linkless row that is not its date."""
@@ -356,9 +376,9 @@ class RowReader(scrapy.Spider):
             return find_board_date(loose, self.board.zone, now=self.clock())
         return None
 
-    def quiet_date(self, text: str) -> datetime | None:
+    def quiet_date(self, text: str, year: int | None = None) -> datetime | None:
         try:
-            return parse_board_date(text, self.board.zone, now=self.clock())
+            return parse_board_date(text, self.board.zone, now=self.clock(), year=year)
         except ValueError:
             return None
 
@@ -394,6 +414,23 @@ class RowReader(scrapy.Spider):
         stats = getattr(getattr(self, "crawler", None), "stats", None)
         if stats is not None:
             stats.inc_value(f"noticecrawler/{key}")
+
+
+def own_text(row: Selector) -> str:
+    """The row's own text, without lists or blocks nested in it (``<li>…<ul><li>Cancelled``)."""
+    nested = "self::ul or self::ol or self::table or self::div"
+    return clean_text(row.xpath(f"./text() | ./*[not({nested})]//text()").getall())
+
+
+def page_year(row: Selector) -> int | None:
+    """The one year the heading just before the row's list names ("2026 Meeting Dates"): the
+    year of the list's dates that leave it out."""
+    heading = row.xpath(
+        "../preceding-sibling::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5"
+        " or self::h6][1]//text()"
+    ).getall()
+    years = set(_YEAR.findall(" ".join(heading)))
+    return int(years.pop()) if len(years) == 1 else None
 
 
 def marked_pinned(row: Selector) -> bool:
