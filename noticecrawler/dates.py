@@ -154,7 +154,7 @@ def parse_board_date(
             raise ValueError(f"unreadable date {text!r}: {exc}") from exc
         if found is not None:
             return found
-    if (loose := _loose(cleaned, zone, now)) is not None:
+    if (loose := _loose(cleaned, zone, now, strict=True)) is not None:
         return loose
     raise ValueError(f"unreadable date {text!r}")
 
@@ -168,11 +168,14 @@ def find_board_date(text: str, tz: str | tzinfo, now: datetime | None = None) ->
     return _loose(" ".join(text.split()), zone, now)
 
 
-def _loose(text: str, zone: tzinfo, now: datetime) -> datetime | None:
-    """A date with its year found inside loose text, its time too when one follows."""
+def _loose(text: str, zone: tzinfo, now: datetime, strict: bool = False) -> datetime | None:
+    """A date with its year found inside loose text, its time too when one follows. Strict:
+    only punctuation around it (``, , April 24, 2013``), no words."""
     for pattern in _LOOSE:
         for match in pattern.finditer(text):
             start = match.start()
+            if strict and re.search(r"\w", text[:start] + text[match.end() :]):
+                continue
             for candidate in (text[start:].strip(), match.group(0).strip()):
                 for parse in (_ymd, _english, _iso):
                     try:

@@ -62,6 +62,7 @@ _BADGE = re.compile(r"^[\[(]?\s*(?:공지(?:사항)?|필독|중요|notice|pinned
 _ICON_SRC = re.compile(
     r"(?:^|[/_-])(?:notice|icon_notice|ico_notice|noti)[\w-]*\.(?:gif|png|svg)", re.I
 )
+_LINK = re.compile(r"<a\s[^>]*href\s*=\s*[\"']?(?!\s*(?:javascript|#))", re.IGNORECASE)
 _SEPARATOR = re.compile(r"\s+[–—-]+\s+|\s*[|·]\s*|:\s+")
 _YEAR = re.compile(r"\b((?:19|20)\d{2})\b")
 #: inside a title element: what is not title (counts, dates, authors, badges, icons)
@@ -174,6 +175,9 @@ class RowReader(scrapy.Spider):
     def post_from_row(self, row: Selector, response: TextResponse) -> Post | None:
         board = self.board
         link = self.row_link(row)
+        if link is None and _LINK.search(row.get()):
+            self.count("rows/skipped")  # a link the selectors miss: not a linkless row
+            return None
         if link is None:
             return self.linkless_post(row, response)
         href = self.row_href(row, link)

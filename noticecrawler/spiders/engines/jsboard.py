@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from parsel import Selector
 from scrapy.http import TextResponse
 
+from noticecrawler.extract import js_args
 from noticecrawler.spiders.engines.table import TableBoardSpider
 from noticecrawler.spiders.ids import auto_id
 
@@ -25,6 +26,51 @@ from noticecrawler.spiders.ids import auto_id
 PLACEHOLDER_DETAIL = "https://example.invalid/board?id={id}"
 _EGOV_LIST = re.compile(r"/select(\w*?)List\.do$")
 _K2WEB_LIST = re.compile(r"^(/bbs/[^/]+/[^/]+)/artclList\.do$")
+
+
+_CALL = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")
+_URL_EXPR = re.compile(
+    r"(?:\.action|\bhref|\blocation(?:\.href)?|\burl)\s*=\s*([^;\n]+)|window\.open\(\s*([^,)]+)"
+)
+_LITERAL = re.compile(r"""^\s*(?:'([^']*)'|"([^"]*)")\s*$""")
+
+
+def detail_url_from_script(page: str, base: str) -> str | None:
+    """The detail URL template the page's own script builds: the function the links call
+    (``jf_viewArtcl('cs', '117301')``) defined on the page as
+    ``f.action = '/commonNotice/' + siteId + '/' + artclSeq + '/artclView.do'``: its arguments
+    filled in, the post's number as ``{id}``."""
+    sel = Selector(text=page)
+    for code in sel.css("a::attr(href), a::attr(onclick)").getall():
+        call = _CALL.search(code.removeprefix("javascript:"))
+        args = js_args(code)
+        if call is None or not any(a.isdigit() for a in args):
+            continue
+        name = re.escape(call.group(1))
+        found = re.search(rf"function\s+{name}\s*\(([^)]*)\)\s*\{{(.*?)\n\}}", page, re.S)
+        if found is None:
+            continue
+        params = [p.strip() for p in found.group(1).split(",")]
+        post = [a for a in args if a.isdigit()][-1]
+        values = dict(zip(params, args, strict=False))
+        for expr in _URL_EXPR.finditer(found.group(2)):
+            parts, ok = [], True
+            for piece in (expr.group(1) or expr.group(2)).split("+"):
+                literal = _LITERAL.match(piece)
+                word = piece.strip()
+                if literal:
+                    parts.append(
+                        literal.group(1) if literal.group(1) is not None else literal.group(2)
+                    )
+                elif word in values:
+                    parts.append("{id}" if values[word] == post else values[word])
+                else:
+                    ok = False
+                    break
+            template = "".join(parts)
+            if ok and "{id}" in template:
+                return urljoin(base, template)
+    return None
 
 
 def detail_url_for(list_url: str) -> str:
@@ -61,7 +107,8 @@ class JsBoardSpider(TableBoardSpider):
 
     @classmethod
     def guess_fields(cls, response: TextResponse) -> dict[str, Any]:
-        return {"detail_url": detail_url_for(response.url)}
+        scripted = detail_url_from_script(response.text, response.url)
+        return {"detail_url": scripted or detail_url_for(response.url)}
 
     def row_id(self, row: Selector, link: Selector, href: str) -> str | None:
         return super().row_id(row, link, href) or auto_id(href, link, row)
