@@ -48,6 +48,12 @@ _YMD = re.compile(
     + _REST,
     re.IGNORECASE,
 )
+#: US order with a four-digit year: 11/19/2026, Tue, 06/02/2026 - 09:00 (19/11/2026 read day first)
+_MDY = re.compile(
+    r"(?:(?P<wd>[a-z]{3,9})\.?,?\s+)?(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"
+    r"(?:(?:\s+-\s+|\s+|\s*,\s*)(?P<rest>\S.*?))?",
+    re.IGNORECASE,
+)
 _YMD_KO = re.compile(
     r"(?P<y>\d{4}|\d{2})\s*년\s*(?P<m>\d{1,2})\s*월\s*(?P<d>\d{1,2})\s*일" + _WEEKDAY + _REST,
     re.IGNORECASE,
@@ -244,6 +250,17 @@ def _ymd(text: str, zone: tzinfo, now: datetime) -> datetime | None:
     return _local(date(_year(match["y"]), int(match["m"]), int(match["d"])), clock, zone, given)
 
 
+def _mdy(text: str, zone: tzinfo, now: datetime) -> datetime | None:
+    match = _MDY.fullmatch(text)
+    if match is None:
+        return None
+    month, day = int(match["m"]), int(match["d"])
+    if month > 12 >= day:
+        month, day = day, month
+    clock, given = _time(match["rest"])
+    return _local(date(int(match["y"]), month, day), clock, zone, given)
+
+
 def _month_day(text: str, zone: tzinfo, now: datetime, year: int | None = None) -> datetime | None:
     match = _MD.fullmatch(text) or _MD_KO.fullmatch(text)
     if match is None:
@@ -353,7 +370,7 @@ def _ago(now: datetime, count: int, unit: str) -> datetime:
 
 _Parser = Callable[..., datetime | None]
 _PARSERS: tuple[_Parser, ...] = (
-    _relative, _iso, _ymd, _month_day, _time_only, _english, _english_month_day,
+    _relative, _iso, _ymd, _mdy, _month_day, _time_only, _english, _english_month_day,
 )  # fmt: skip
 #: the parsers of dates without a year, which take the page's year when it gives one
 _YEARLESS: tuple[_Parser, ...] = (_month_day, _english_month_day)

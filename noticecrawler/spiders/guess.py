@@ -144,11 +144,8 @@ def id_rule(hrefs: list[str]) -> str:
     """``query:<param>`` when every link carries a known id parameter, or else one parameter
     whose values are numbers, distinct on every row; empty (a guess per row) otherwise."""
     counts: Counter[str] = Counter()
-    values: dict[str, list[str]] = {}
     for href in hrefs:
         query = [(k, v) for k, v in parse_qsl(urlsplit(href).query) if v]
-        for k, v in query:
-            values.setdefault(k, []).append(v)
         keys = {k.lower(): k for k, _ in query}
         for key in ID_PARAMS:
             if key in keys:
@@ -156,9 +153,27 @@ def id_rule(hrefs: list[str]) -> str:
                 break
     if counts and counts.most_common(1)[0][1] == len(hrefs):
         return "query:" + counts.most_common(1)[0][0]
+    if param := distinct_param(hrefs):
+        return "query:" + param
+    return ""
+
+
+def distinct_param(hrefs: list[str]) -> str:
+    """The query parameter whose value differs on every link and holds a digit (``doc=2013/04/
+    24-roads.htm``, ``bdid=77012``): the post's id when no known id parameter is there."""
+    values: dict[str, list[str]] = {}
+    for href in hrefs:
+        for k, v in parse_qsl(urlsplit(href).query):
+            if v:
+                values.setdefault(k, []).append(v)
     for key, seen in values.items():
-        if len(hrefs) >= 2 and len(set(seen)) == len(hrefs) and all(v.isdigit() for v in seen):
-            return "query:" + key
+        if (
+            len(hrefs) >= 2
+            and len(seen) == len(hrefs)
+            and len(set(seen)) == len(seen)
+            and all(any(c.isdigit() for c in v) for v in seen)
+        ):
+            return key
     return ""
 
 

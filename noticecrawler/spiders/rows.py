@@ -44,6 +44,7 @@ from noticecrawler.items import Attachment, Post
 from noticecrawler.spiders.guess import (
     DATE_LIKE,
     date_column,
+    distinct_param,
     is_ad,
     list_rows,
     table_fields,
@@ -91,6 +92,8 @@ class RowReader(scrapy.Spider):
     clock: Any
     #: whether the rows are the generic guess's (the engine's own found too few)
     row_guessed = False
+    #: the query parameter that carries the id on this page when no rule says (prepare_rows)
+    id_param = ""
 
     # --- the page ----------------------------------------------------------------------------
     def extract_posts(self, response: TextResponse) -> list[Post]:
@@ -153,7 +156,15 @@ class RowReader(scrapy.Spider):
         return list(posts.values())
 
     def prepare_rows(self, rows: SelectorList) -> None:
-        """Hook: look at the page's rows together before reading them one by one."""
+        """Hook: look at the page's rows together before reading them one by one. Without an
+        ``id`` rule, a query parameter that differs on every row's link is the id."""
+        self.id_param = ""
+        if not self.board.id:
+            links = [(row, self.row_link(row)) for row in rows]
+            hrefs = [self.row_href(row, link) for row, link in links if link is not None]
+            known = [h for h in hrefs if auto_id(h, Selector(text="<a/>"), Selector(text="<a/>"))]
+            if len(known) < len(hrefs):
+                self.id_param = distinct_param(hrefs)
 
     def rows(self, response: TextResponse) -> SelectorList:
         found = select(response, self.board.row)
@@ -283,6 +294,8 @@ class RowReader(scrapy.Spider):
     def row_id(self, row: Selector, link: Selector, href: str) -> str | None:
         if self.board.id:
             return derive_id(self.board.id, href, link, row)
+        if self.id_param and (found := derive_id(f"query:{self.id_param}", href, link, row)):
+            return found
         return auto_id(href, link, row) or slug_id(href)
 
     def post_url(self, response: TextResponse, href: str, post_id: str) -> str:
@@ -315,14 +328,30 @@ class RowReader(scrapy.Spider):
 
     def title_of(self, node: Selector) -> str:
         """The title text of a title element, without counts, dates, badges and labels."""
-        # a link wrapping a whole card: its heading is the title
+        # a link wrapping a whole card: its heading is the title, else its first line of text
+        # that is not a date, a number or a label
         if node.root.tag == "a" and (heading := node.css(_HEADING)):
             node = heading[0]
+        elif node.root.tag == "a" and (line := self.card_line(node)):
+            return line
         noise = " or ".join(f"({p})" for p in (self.title_noise, _META_NOISE) if p)
         # a count after a screen-reader label: <span class="sound_only">댓글</span>12
         counted = "preceding-sibling::*[1][contains(@class, 'sound_only') or @class='blind']"
         texts = node.xpath(f".//text()[not(ancestor::*[{noise}]) and not({counted})]").getall()
         return clean_text(texts) or clean_text(node.xpath(".//text()").getall())
+
+    def card_line(self, link: Selector) -> str:
+        """The first real line of a link that wraps a card (three or more texts in elements of
+        their own), or "" for an ordinary title link."""
+        texts = [clean_text([t]) for t in link.xpath(".//*//text()").getall()]
+        texts = [t for t in texts if t]
+        if len(texts) < 3:
+            return ""
+        for text in texts:
+            wordy = len(text) >= 2 and re.search(r"[^\W\d_]", text) and not _BADGE.match(text)
+            if wordy and self.quiet_date(text) is None:
+                return text
+        return ""
 
     def row_pinned(self, row: Selector) -> bool:
         if self.board.pinned:
@@ -358,11 +387,14 @@ class RowReader(scrapy.Spider):
 
     def row_date(self, row: Selector, response: TextResponse) -> datetime | None:
         text = self.date_text(row)
-        if text:
+        guessing = bool(self.board.date) and self.uses_default("date")
+        if text and not guessing:
             return self.parse_date(text, response)
-        if self.board.date and self.uses_default("date"):
-            # no date element: a short element that reads as a date, else a full date written
-            # in the row's loose text
+        if text and (found := self.quiet_date(text)) is not None:
+            return found
+        if guessing:
+            # no date element (or one the defaults took by mistake, <i class="date">17 Nov):
+            # a short element that reads as a date, else a full date in the row's loose text
             column = date_column(row) if getattr(row.root, "tag", None) == "tr" else 0
             cell = row.xpath(f"./td[{column}]") if column else None
             if cell and (found := self.quiet_date(self.fullest_date(cell[0]))) is not None:

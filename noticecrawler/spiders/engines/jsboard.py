@@ -58,6 +58,7 @@ def detail_url_from_script(page: str, base: str) -> str | None:
             for piece in (expr.group(1) or expr.group(2)).split("+"):
                 literal = _LITERAL.match(piece)
                 word = piece.strip()
+                word = word.split(".")[0] if word.split(".")[0] in values else word  # opt.no
                 if literal:
                     parts.append(
                         literal.group(1) if literal.group(1) is not None else literal.group(2)

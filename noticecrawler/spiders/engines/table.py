@@ -56,6 +56,7 @@ class TableBoardSpider(BoardSpider):
         return fields if cls.engine_name == "table" else {}
 
     def prepare_rows(self, rows: SelectorList) -> None:
+        super().prepare_rows(rows)
         # a number column: at least two rows open with a number (pinned rows show a badge there)
         firsts = [clean_text(r.xpath("./td[1]//text()").getall()) for r in rows]
         self.numbered_page = sum(1 for t in firsts if _NUMBER.match(t)) >= 2
