@@ -81,18 +81,12 @@ def table_fields(rows: list[Selector]) -> dict[str, Any]:
     linked = [tr for tr in rows if has_link(tr)]
     if not linked:
         return fields
-    votes: Counter[str] = Counter()
+    title, link = link_columns(linked)
+    if title:
+        fields["title"], fields["link"] = title, link
     dates: Counter[str] = Counter()
     for tr in linked:
         cells = tr.xpath("./td")
-        scored = []
-        for i, cell in enumerate(cells, 1):
-            if cell.css("a[href]"):
-                text = clean_text(cell.css("a ::text").getall())
-                scored.append((len(text), i, cell))
-        if scored:
-            _, index, cell = max(scored, key=lambda t: t[0])
-            votes[_cell(cell, index, cells) + " a"] += 1
         labelled = date_column(tr)
         for i, cell in enumerate(cells, 1):
             if labelled and i != labelled:
@@ -101,8 +95,6 @@ def table_fields(rows: list[Selector]) -> dict[str, Any]:
             if text and len(text) <= 40 and DATE_LIKE.search(text) and not cell.css("a[href]"):
                 dates[_cell(cell, i, cells)] += 1
                 break
-    if votes:
-        fields["title"] = fields["link"] = votes.most_common(1)[0][0]
     if dates:
         fields["date"] = dates.most_common(1)[0][0]
     hrefs = [tr.css(fields.get("link", "a") + "::attr(href)").get("") for tr in linked]
@@ -130,6 +122,36 @@ def date_column(row: Selector) -> int:
             if pattern.search(label):
                 return index
     return 0
+
+
+def link_columns(rows: list[Selector]) -> tuple[str, str]:
+    """``(title, link)`` selectors: the title is the column of the longest link texts; the
+    post's link is the same column, unless its links repeat from row to row (a department, a
+    category) while another column's differ on every row (``Meeting details``)."""
+    texts: dict[str, list[int]] = {}
+    targets: dict[str, list[str]] = {}
+    for tr in rows:
+        cells = tr.xpath("./td")
+        for index, cell in enumerate(cells, 1):
+            anchor = cell.css("a[href]")
+            if not anchor:
+                continue
+            name = _cell(cell, index, cells) + " a"
+            texts.setdefault(name, []).append(len(clean_text(anchor[0].css("::text").getall())))
+            targets.setdefault(name, []).append(anchor[0].attrib.get("href", ""))
+    if not texts:
+        return "", ""
+    length = {name: sum(v) / len(rows) for name, v in texts.items()}
+    title = max(length, key=lambda name: length[name])
+
+    def distinct(name: str) -> bool:
+        seen = targets[name]
+        return len(seen) == len(rows) and len(set(seen)) == len(seen)
+
+    if distinct(title) or len(rows) < 2:
+        return title, title
+    others = [name for name in targets if distinct(name)]
+    return (title, max(others, key=lambda name: length[name])) if others else (title, title)
 
 
 def _cell(cell: Selector, index: int, cells: SelectorList) -> str:
