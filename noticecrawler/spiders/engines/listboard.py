@@ -2,12 +2,14 @@
 
 The link may sit inside the row or wrap all of it (``<a class="card">…</a>`` as the row, or
 ``<li><a><span class="tit">…</span><span class="date">…</span></a></li>``); a row without any
-link is skipped and counted (``noticecrawler/rows/no_link``).
+link is a post when it shows a title and a date (an agenda line), else skipped and counted
+(``noticecrawler/rows/no_link``).
 
 Catalog: ``start_url`` and ``row`` (e.g. ``ul.notice-list > li``). ``title`` defaults to the
 usual title classes inside the row, ``link`` to the first ``a[href]``, ``date`` to the usual
 date classes, ``id`` to a guess (``query:…``/``path:…`` to be exact); pinned rows carry a
-``notice``/``pinned``/``fixed``/``top`` class or a ``pinned`` selector match.
+``notice``/``pinned``/``fixed``/``top``/``sticky`` class, a 공지/Notice badge, or a ``pinned``
+selector match. Without ``row`` matching, the generic guess finds the list (``guess.py``).
 """
 
 from __future__ import annotations
