@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import scrapy
@@ -34,9 +34,7 @@ from noticecrawler.extract import clean_text, select, text_of
 from noticecrawler.items import Post
 from noticecrawler.politeness import EndsCrawl
 from noticecrawler.robots import RobotsDisallowed
-
-if TYPE_CHECKING:
-    from noticecrawler.spiders.base import BoardSpider
+from noticecrawler.spiders.rows import RowReader
 
 DETAIL_META = "noticecrawler_detail"
 
@@ -47,9 +45,9 @@ def page_ids(posts: Sequence[Post]) -> tuple[list[str], list[str]]:
     return [p.post_id for p in posts], [p.post_id for p in posts if not p.pinned]
 
 
-class DetailsMixin:
+class DetailReader(RowReader):
     def wants_detail(
-        self: BoardSpider, status: str | None, post: Post | None = None, revalidated: bool = False
+        self, status: str | None, post: Post | None = None, revalidated: bool = False
     ) -> bool:
         if status == "new":
             return self.board.follow_details or self.board.check_edits
@@ -57,13 +55,13 @@ class DetailsMixin:
             return False
         return post is None or self.young(post.published)
 
-    def young(self: BoardSpider, published: datetime | None) -> bool:
+    def young(self, published: datetime | None) -> bool:
         """Whether a post published then is still checked for edits (unknown time: yes)."""
         if published is None:
             return True
         return self.clock() - published < timedelta(days=self.board.check_edits_days)
 
-    def detail_request(self: BoardSpider, post: Post) -> scrapy.Request:
+    def detail_request(self, post: Post) -> scrapy.Request:
         # a copy: the list item may still be on its way through the pipelines
         after = self.board.follow_details and post.status == "new" and post.announced
         post = dataclasses.replace(
@@ -90,7 +88,7 @@ class DetailsMixin:
             return scrapy.FormRequest(action, formdata=data, **kwargs)
         return scrapy.Request(post.url, **kwargs)
 
-    def parse_detail_page(self: BoardSpider, response: Response, post: Post) -> Iterator[Post]:
+    def parse_detail_page(self, response: Response, post: Post) -> Iterator[Post]:
         self.count("details/pages")
         if "cached" in response.flags and not post.notify_after_detail:
             self.count("details/not_modified")  # a 304: the stored post is the page
@@ -100,7 +98,7 @@ class DetailsMixin:
         elif post.notify_after_detail:
             yield post
 
-    def parse_detail(self: BoardSpider, response: TextResponse, post: Post) -> Post:
+    def parse_detail(self, response: TextResponse, post: Post) -> Post:
         """Fill ``post`` from its detail page; the item goes through the pipelines again."""
         board = self.board
         if board.detail_body:
@@ -116,7 +114,7 @@ class DetailsMixin:
         post.list_url = None
         return post
 
-    def detail_failed(self: BoardSpider, failure: Any) -> Iterator[Post]:
+    def detail_failed(self, failure: Any) -> Iterator[Post]:
         exc = failure.value
         if isinstance(exc, EndsCrawl) and not isinstance(exc, RobotsDisallowed):
             self.fail_board(str(exc), exc.reason)  # host busy, page too large
