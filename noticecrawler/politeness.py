@@ -89,14 +89,14 @@ class RedisSlots:
 
     async def acquire(self, host: str, token: str) -> float:
         keys = (PREFIX + host + ":inflight", PREFIX + host + ":next")
-        wait = int(await self.redis.eval(_ACQUIRE, 2, *keys, token, *self.args))  # type: ignore[misc]
+        wait = int(await self.redis.eval(_ACQUIRE, 2, *keys, token, *self.args))
         return wait / 1000 if wait > 0 else float(wait)
 
     async def release(self, host: str, token: str) -> None:
         await self.redis.zrem(PREFIX + host + ":inflight", token)
 
     async def hold(self, host: str, seconds: float) -> None:
-        await self.redis.eval(_HOLD, 1, PREFIX + host + ":next", int(seconds * 1000))  # type: ignore[misc]
+        await self.redis.eval(_HOLD, 1, PREFIX + host + ":next", int(seconds * 1000))
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -234,7 +234,7 @@ class HostPoliteness:
                     self._board(),
                     request.url,
                     response.status,
-                    response.headers.get(b"Retry-After", b"").decode("latin-1"),
+                    (response.headers.get(b"Retry-After") or b"").decode("latin-1"),
                     host,
                     held,
                 )

@@ -117,7 +117,7 @@ class SizeGuard:
                 raise PageTooLarge(request.url, -received, self.maxsize, "declared as")
             raise PageTooLarge(request.url, received, self.maxsize, "more than")
         size = len(response.body)
-        encoding = response.headers.get(b"Content-Encoding", b"").decode("latin-1")
+        encoding = (response.headers.get(b"Content-Encoding") or b"").decode("latin-1")
         if encoding and size:
             counted = decompressed_size(response.body, encoding.split(",")[-1], self.maxsize)
             if counted is not None and counted > self.maxsize:

@@ -224,8 +224,9 @@ class BoardSpider(DetailReader):
 
     def list_failed(self, failure: Any) -> Iterator[Any]:
         """A list page that still failed after the retries ends the crawl as an error of the
-        run: ``unreachable`` (refused, reset, DNS), ``timeout``, ``http_5xx`` or ``http_error``; the project's own stops (robots.txt, host
-        busy, page too large) end it with their reason.
+        run: ``unreachable`` (refused, reset, DNS), ``timeout``, ``http_5xx`` or
+        ``http_error``; the project's own stops (robots.txt, host busy, page too large) end it
+        with their reason.
         (A generator: the crawl is closed from the errback's output, without a second log line
         and traceback from Scrapy.)"""
         if isinstance(failure.value, EndsCrawl):  # robots.txt, host busy, page too large

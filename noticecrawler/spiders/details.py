@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import scrapy
@@ -46,6 +46,10 @@ def page_ids(posts: Sequence[Post]) -> tuple[list[str], list[str]]:
 
 
 class DetailReader(RowReader):
+    if TYPE_CHECKING:  # BoardSpider's
+
+        def fail_board(self, message: str, reason: str = "board_error") -> None: ...
+
     def wants_detail(
         self, status: str | None, post: Post | None = None, revalidated: bool = False
     ) -> bool:

@@ -152,7 +152,9 @@ def test_blank_keywords_unknown_boards_and_empty_tokens_are_refused(db: Conn) ->
     with pytest.raises(psycopg.errors.CheckViolation):
         db.execute("INSERT INTO subscriptions (user_id, keywords) VALUES (%s, '{\" \"}')", (user,))
     with pytest.raises(psycopg.errors.CheckViolation):
-        db.execute("INSERT INTO devices (user_id, fcm_token, platform) VALUES (%s, ' ', 'ios')", (user,))
+        db.execute(
+            "INSERT INTO devices (user_id, fcm_token, platform) VALUES (%s, ' ', 'ios')", (user,)
+        )
 
 
 def test_subscription_command_names_the_unknown_board(database_url: str) -> None:
