@@ -199,6 +199,18 @@ def close_dead_runs(conn: psycopg.Connection[Any], board: str) -> list[int]:
     return [int(r["id"] if isinstance(r, Mapping) else r[0]) for r in cur.fetchall()]
 
 
+def posts_seen_before(
+    conn: psycopg.Connection[Any], board: str, before: datetime, limit: int = 1000
+) -> set[str]:
+    """Post ids of ``board`` first seen before ``before`` (the newest ``limit`` of them)."""
+    rows = conn.execute(
+        "SELECT post_id FROM posts WHERE board = %s AND first_seen_at < %s"
+        " ORDER BY first_seen_at DESC LIMIT %s",
+        (board, before, limit),
+    ).fetchall()
+    return {r["post_id"] for r in rows}
+
+
 def last_runs(conn: psycopg.Connection[Any], board: str, limit: int = 10) -> list[dict[str, Any]]:
     cur = conn.execute(
         "SELECT * FROM crawl_runs WHERE board = %s ORDER BY id DESC LIMIT %s", (board, limit)

@@ -104,6 +104,8 @@ class BoardSpider(DetailReader):
         #: the board's last run did not finish (killed, failed mid-paging): pages on past known
         #: rows, up to the page limit, so posts of pages that run never stored are not lost
         self.catch_up = False
+        #: post ids stored before the unfinished run a catch-up crawl follows
+        self.known_before: set[str] = set()
         self.clock = lambda: datetime.now(self.board.zone)
 
     # --- paging ----------------------------------------------------------------------------
@@ -187,7 +189,10 @@ class BoardSpider(DetailReader):
             known = statuses.get(regular[-1].post_id, "seen") != "new"
         else:
             known = page > 1 and not any(statuses.get(p.post_id) == "new" for p in fresh)
-        if known and not self.catch_up:
+        if known and self.catch_up and regular:
+            # after an unfinished run: stop only where the rows were known before it
+            known = regular[-1].post_id in self.known_before
+        if known:
             stats.inc_value("noticecrawler/paging/stopped_at_known")
             return
         if page >= self.page_limit():
