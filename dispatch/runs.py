@@ -43,7 +43,17 @@ def crawl_board(
     recording the run and releasing the lock always run to the end. ``overrides``: Scrapy
     settings of this crawl (tests, scripts).
     """
-    settings = crawl_settings({**(overrides or {}), "NOTICECRAWLER_BOARD_LOCK_HELD": True})
+    limit = timeout or cfg.soft_time_limit
+    # per-host politeness in the lock Redis; a crawl waiting for its host past 80 % of its time
+    # limit ends as host_busy instead of being killed
+    settings = crawl_settings(
+        {
+            "HOST_LIMITS_REDIS_URL": cfg.lock_url,
+            "HOST_WAIT_MAX": 0.8 * limit,
+            **(overrides or {}),
+            "NOTICECRAWLER_BOARD_LOCK_HELD": True,
+        }
+    )
     with held_back(interrupt_signals):
         url = None
         try:
@@ -68,7 +78,7 @@ def crawl_board(
         try:
             summary = run_crawl(
                 board,
-                timeout=timeout or cfg.soft_time_limit,
+                timeout=limit,
                 settings=settings,
                 interrupts=interrupts,
                 interrupt_signals=interrupt_signals,

@@ -7,10 +7,12 @@ project, so each crawl's fresh process starts warm.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from billiard.pool import SIG_SOFT_TIMEOUT
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_init
 
 from dispatch import config, runs
 from dispatch.celery_app import app
@@ -18,6 +20,20 @@ from dispatch.schedule import CRAWL_QUEUE
 from noticecrawler.preflight import CrawlNotStarted
 
 SOFT_TIME_LIMIT, TIME_LIMIT = config.time_limits()
+
+logger = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def warn_without_contact(**_: Any) -> None:
+    """Once per worker start: hosts should be able to tell who crawls them."""
+    import noticecrawler.settings
+
+    if not getattr(noticecrawler.settings, "NOTICECRAWLER_CONTACT", ""):
+        logger.warning(
+            "NOTICECRAWLER_CONTACT is not set: the User-Agent sent to every board names no "
+            "contact (set a URL or e-mail address the hosts can reach you at)"
+        )
 
 
 @app.task(

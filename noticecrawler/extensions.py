@@ -34,6 +34,8 @@ def run_summary(stats: dict[str, Any], reason: str) -> dict[str, Any]:
         "items": int(stats.get("item_scraped_count", 0)),
         "new": int(stats.get("noticecrawler/store/new", 0)),
         "edited": int(stats.get("noticecrawler/store/edited", 0)),
+        "deleted": int(stats.get("noticecrawler/store/deleted", 0)),
+        "throttled": int(stats.get("noticecrawler/hosts/throttled", 0)),
         "errors": int(errors),
         "error_detail": stats.get("noticecrawler/error_detail"),
         "finish_reason": reason,
@@ -88,9 +90,11 @@ class CrawlRunRecorder:
         board = spider.board
         last = queries.last_runs(conn, board.name, 1)
         if last and last[0]["finish_reason"] != "finished":
-            # it may have stored a page and died before the next: its known rows are no
-            # proof that the pages after them were read
+            # it may have stored a page and died before the next: the rows it stored are no
+            # proof that the pages after them were read. Paging goes on past known rows
+            # until a page whose oldest row was known before that run started.
             spider.catch_up = True
+            spider.known_before = queries.posts_seen_before(conn, board.name, last[0]["started_at"])
             logger.info(
                 "board `%s`: the last run ended %s; reading up to the page limit",
                 board.name,

@@ -1,2 +1,0 @@
-"""Scrapy commands of the project (``COMMANDS_MODULE``); a module here named like a stock
-command replaces it."""
