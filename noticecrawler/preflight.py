@@ -82,7 +82,7 @@ def check_database(board: str, settings: Any) -> str:
             board,
             "database_not_migrated",
             f"the database at {redact(url)} lacks migrations {', '.join(missing)}; "
-            "run `noticecrawler migrate`",
+            "run `noticecrawler db upgrade`",
         )
     return url
 
