@@ -53,9 +53,11 @@ def fresh_db(admin: str, name: str) -> str:
 
 def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: int) -> None:
     servers = [HostServer(f"127.0.0.{2 + i}", latency=0.02).start() for i in range(n_hosts)]
-    boards = {f"h{h:02d}_b{b:02d}": servers[h] for h in range(n_hosts) for b in range(per_host)}
+    # sent round-robin over the hosts, as beat's offsets spread them (not host after host)
+    boards = {f"h{h:02d}_b{b:02d}": servers[h] for b in range(per_host) for h in range(n_hosts)}
     try:
         with redis_server(tmp / "redis") as redis:
+            (tmp / "politeness").mkdir()
             d = make_dispatch(
                 tmp / "politeness",
                 broker_url=redis.url,
