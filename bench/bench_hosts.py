@@ -106,6 +106,11 @@ def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: 
     )
     print(f"  wall time                           {wall:.1f}s")
     print(f"  lower bound of the per-host limits  {bound:.1f}s  -> {wall / bound:.2f}x")
+    seconds = [r["seconds"] for r in results]
+    print(
+        f"  one crawl (fork to summary)         median {statistics.median(seconds):.2f}s, "
+        f"max {max(seconds):.2f}s"
+    )
     print(
         f"  peak RSS per crawl process          max {max(rss):.0f} MB, "
         f"median {statistics.median(rss):.0f} MB"
