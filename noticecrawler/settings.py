@@ -106,8 +106,8 @@ CONCURRENT_ITEMS = 200
 
 # List pages are revalidated on every run (ETag / If-Modified-Since): an unchanged board costs
 # one request answered 304. Detail pages too, so an edit check is a conditional GET (details.py).
-# The policy is RFC2616's
-# without its freshness guess and without serving the cache for a 5xx (see httpcache.py).
+# The policy is RFC2616's without its freshness guess and without serving the cache for a 5xx
+# (see httpcache.py).
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "noticecrawler.httpcache.RevalidatingPolicy"
 HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
