@@ -106,6 +106,11 @@ def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: 
     )
     print(f"  wall time                           {wall:.1f}s")
     print(f"  lower bound of the per-host limits  {bound:.1f}s  -> {wall / bound:.2f}x")
+    cpu = sum(r.get("cpu_s", 0) for r in results) / (os.cpu_count() or 1)
+    print(
+        f"  CPU bound (crawl processes' CPU / {os.cpu_count()} cores) {cpu:.1f}s  -> wall "
+        f"{wall / max(bound, cpu):.2f}x the larger bound"
+    )
     seconds = [r["seconds"] for r in results]
     print(
         f"  one crawl (fork to summary)         median {statistics.median(seconds):.2f}s, "
