@@ -121,8 +121,9 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 CONCURRENT_ITEMS = 200
 
 # List pages are revalidated on every run (ETag / If-Modified-Since): an unchanged board costs
-# one request answered 304. Detail pages are not cached (`dont_cache`). The policy is RFC2616's
-# without its freshness guess and without serving the cache for a 5xx (see httpcache.py).
+# one request answered 304. Detail pages too, so an edit check is a conditional GET (details.py).
+# The policy is RFC2616's without its freshness guess and without serving the cache for a 5xx
+# (see httpcache.py).
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "noticecrawler.httpcache.RevalidatingPolicy"
 HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
