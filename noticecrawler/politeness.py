@@ -106,7 +106,7 @@ class RedisSlots:
 
     async def release(self, host: str, token: str) -> None:
         keys = (PREFIX + host + ":inflight", PREFIX + host + ":next")
-        await self.redis.eval(_RELEASE, 2, *keys, token, self.args[1])  # type: ignore[misc]
+        await self.redis.eval(_RELEASE, 2, *keys, token, self.args[1])
 
     async def hold(self, host: str, seconds: float) -> None:
         await self.redis.eval(_HOLD, 1, PREFIX + host + ":next", int(seconds * 1000))

@@ -147,6 +147,9 @@ DOWNLOADER_MIDDLEWARES = {
     "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
 }
 
+#: log lines name a post (board/post id), never print the whole item
+LOG_FORMATTER = "noticecrawler.logformatter.PostLogFormatter"
+
 ITEM_PIPELINES = {
     "noticecrawler.pipelines.NormalizePipeline": 100,
     "noticecrawler.pipelines.StorePipeline": 300,
@@ -166,6 +169,9 @@ NOTICECRAWLER_MAX_PAGES = 10
 #: Timezone of boards whose catalog entry (or [defaults]) names none: their local times are read,
 #: and every command prints times, in it.
 NOTICECRAWLER_DEFAULT_TIMEZONE = os.environ.get("NOTICECRAWLER_DEFAULT_TIMEZONE", "Asia/Seoul")
+#: A lost database connection (PostgreSQL restarted) is opened again and the page's statement
+#: retried for up to this many seconds before the crawl ends as `store_failed`.
+NOTICECRAWLER_DB_RETRY_SECONDS = 30
 #: Set by whoever runs the crawl while holding the board's lock (the worker, `scrapy crawl`):
 #: the board's runs left `running` by a dead process are then closed as `killed`.
 NOTICECRAWLER_BOARD_LOCK_HELD = False
