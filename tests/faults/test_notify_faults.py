@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -152,7 +153,9 @@ def test_blank_keywords_unknown_boards_and_empty_tokens_are_refused(db: Conn) ->
     with pytest.raises(psycopg.errors.CheckViolation):
         db.execute("INSERT INTO subscriptions (user_id, keywords) VALUES (%s, '{\" \"}')", (user,))
     with pytest.raises(psycopg.errors.CheckViolation):
-        db.execute("INSERT INTO devices (user_id, fcm_token, platform) VALUES (%s, ' ', 'ios')", (user,))
+        db.execute(
+            "INSERT INTO devices (user_id, fcm_token, platform) VALUES (%s, ' ', 'ios')", (user,)
+        )
 
 
 def test_subscription_command_names_the_unknown_board(database_url: str) -> None:
@@ -241,7 +244,7 @@ def test_notifier_sigkilled_three_times_mid_fanout(stack: Stack, db: Conn) -> No
         NOTIFY_BATCH_SIZE=250,
         NOTIFY_SEND_CONCURRENCY=8,
         NOTIFY_RECORD_EVERY=32,
-        NOTIFY_LEASE_SECONDS=6,  # renewed every 2 s while pushing
+        NOTIFY_LEASE_SECONDS=6,  # deployed: 30 s (bench/bench_recovery.py measures that)
         NOTIFY_REQUEUE_AFTER=6,
         NOTIFY_SWEEP_INTERVAL=1,
     )  # the sweep age stays 120 s: recovery must not wait for it
@@ -270,6 +273,47 @@ def test_notifier_sigkilled_three_times_mid_fanout(stack: Stack, db: Conn) -> No
     for token in repeats:  # only pushes in flight at a kill; the phone replaces them
         assert tags(stack.fake, token) == {str(post)}
     print(f"killed at {kills} pushes; {len(repeats)} repeated; final {recovery:.1f} s after")
+
+
+def test_a_live_workers_lease_is_renewed_while_fcm_answers_slowly(
+    db: Conn, database_url: str, fake: FakeFcm, sender: FcmSender
+) -> None:
+    """A lease shorter than the pushes take does not hand a live worker's rows to another:
+    the worker renews it while it pushes (a dead one stops, so its rows free up soon)."""
+    tokens = [f"slow-{i}" for i in range(10)]
+    devices = add_users(db, tokens, ["공지"])
+    post = add_post(db)
+    config = NotifyConfig(lease_seconds=1.5, concurrency=10)
+    service.announce_post(db, post, matcher(db), config)
+    fake.delay = 4.0  # every answer takes longer than the lease
+    slow = make_sender(timeout=(2.0, 10.0))  # (the fixture's sender times out after 2 s)
+    runtime = service.Runtime(config, database_url)
+    result: dict[str, Any] = {}
+
+    def push() -> None:
+        try:
+            result.update(
+                runtime.call(
+                    lambda conn: service.push_batch(
+                        conn, post, devices, slow, config, runtime.renew_lease
+                    )
+                )
+            )
+        finally:
+            runtime.close()
+            slow.close()
+
+    worker = threading.Thread(target=push)
+    worker.start()
+    try:
+        time.sleep(3)  # two leases later, mid-push: nothing is free for another claimer
+        with db.transaction():
+            assert store.claim(db, post, devices, "00000000-0000-0000-0000-00000000beef", 60) == []
+        assert service.due_batches(db, config) == []
+    finally:
+        worker.join(30)
+    assert result["sent"] == 10 and result["lost"] == 0
+    assert messages_by_token(fake) == {t: 1 for t in tokens}
 
 
 # --- item 4: PostgreSQL restarted mid-fan-out --------------------------------------------------
