@@ -206,25 +206,43 @@ def test_notifications_piped_into_head_ends_without_a_traceback(
 
 
 @pytest.mark.slow
-def test_broker_down_20s_while_a_retry_is_pending(stack: Stack, db: Conn) -> None:
+def test_broker_down_20s_while_a_retry_is_pending_and_a_batch_is_running(
+    stack: Stack, db: Conn
+) -> None:
+    """Both nodes survive a 20 s broker outage that starts while the notifier holds a retry
+    (a countdown task, before) and runs a batch (an unacknowledged acks_late message), and every
+    push is delivered once the broker is back (restarted empty: what it queued is gone)."""
     stack.broker.start()
     add_users(db, ["ok", "busy"], ["공지"])
+    slow = [f"slow-{i}" for i in range(10)]
+    add_users(db, slow, ["휴강"])
     stack.fake.set_token_behaviour("busy", ("429", 8))
-    post = add_post(db)
-    dispatch = stack.dispatch(NOTIFY_RETRY_BASE_DELAY=1, NOTIFY_SWEEP_INTERVAL=1)
+    dispatch = stack.dispatch(
+        NOTIFY_RETRY_BASE_DELAY=1, NOTIFY_SWEEP_INTERVAL=1, NOTIFY_LEASE_SECONDS=5
+    )
     crawler = dispatch.worker("crawler", "crawl_tasks", 1)
     notifier = notify_worker(dispatch)
     dispatch.beat()
-    send_notify_task(post, {"CELERY_BROKER_URL": stack.broker.url})
+    env = {"CELERY_BROKER_URL": stack.broker.url}
+    notice = add_post(db, "학사 공지")
+    send_notify_task(notice, env)
     wait_for(lambda: stack.fake.requests_for("busy"), 30, "the first try of busy")
     stack.fake.set_token_behaviour("busy", None)
-    assert store.status_counts(db, post).get("retry") == 1
+    wait_for(lambda: store.status_counts(db, notice).get("retry") == 1, 30, "busy to retry")
 
-    stack.broker.stop()  # the retry is pending (due in 8 s); the broker is away for 20 s
+    stack.fake.delay = 6.0  # the next batch is still pushing when the broker goes
+    cancelled = add_post(db, "자료구조 휴강")
+    send_notify_task(cancelled, env)
+    wait_for(lambda: store.status_counts(db, cancelled).get("sending"), 30, "a running batch")
+    stack.broker.stop()
     time.sleep(20)
-    stack.broker.start()  # empty: what was queued in Redis is gone (no persistence)
-    wait_for(lambda: stack.fake.messages_for("busy"), 60, "the retry after the outage")
-    assert store.status_counts(db, post) == {"sent": 2}
+    stack.fake.delay = 0.0
+    stack.broker.start()
+    wait_for(lambda: stack.fake.messages_for("busy"), 90, "the retry after the outage")
+    wait_for(lambda: count(db, OPEN) == 0, 90, "every row final", step=0.5)
+    assert store.status_counts(db, notice) == {"sent": 2}
+    assert store.status_counts(db, cancelled) == {"sent": 10}
+    assert set(messages_by_token(stack.fake)) == {"ok", "busy", *slow}
     for node in (crawler, notifier):
         assert node.proc.poll() is None, f"{node.name} exited:\n{node.log()[-3000:]}"
         assert "Unrecoverable error" not in node.log()
