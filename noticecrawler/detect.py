@@ -23,7 +23,7 @@ from typing import Any
 
 from scrapy.http import HtmlResponse, TextResponse, XmlResponse
 
-from noticecrawler.catalog import CatalogError, build_board
+from noticecrawler.catalog import NAME_RE, CatalogError, build_board
 from noticecrawler.encoding import fix_encoding
 from noticecrawler.extract import canonical_url
 from noticecrawler.items import Post
@@ -69,15 +69,18 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except (OSError, ValueError) as e:
         print(f"detect: cannot read {args.target}: {e}")
         return 2
-    ranked = detect_board(response, args.name)
+    ranked = detect_board(response, args.name if NAME_RE.match(args.name) else "new_board")
     best = ranked[0] if ranked else None
     if best is None or len(best.posts) < 2:
-        tried = ", ".join(f"`{c.engine}` {len(c.posts)}" for c in ranked) or "none"
+        tried = ", ".join(f"`{c.engine}` {c.error or len(c.posts)}" for c in ranked) or "none"
         print(
             f"detect: {response.url}: no board found: no engine extracts two posts "
             f"(posts per engine tried: {tried}); write the row by hand (docs/engines.md)"
         )
         return 1
+    if not NAME_RE.match(args.name):
+        print(f"detect: --name {args.name!r} must match {NAME_RE.pattern}")
+        return 2
     runner = ranked[1] if len(ranked) > 1 else None
     second = (
         f"; runner-up `{runner.engine}` ({len(runner.posts)} posts, {runner.complete:.0%} complete)"
