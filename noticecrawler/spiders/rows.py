@@ -23,6 +23,7 @@ import hashlib
 import re
 from dataclasses import replace
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from parsel import Selector, SelectorList
 from scrapy.http import TextResponse
@@ -34,6 +35,7 @@ from noticecrawler.extract import (
     clean_text,
     derive_id,
     first_text,
+    query_pieces,
     select,
     select_first,
 )
@@ -268,7 +270,10 @@ class RowReader(DateReader):
         if not href or href.lower().startswith("javascript") or href.startswith("#"):
             return canonical_url(response.url, "")
         url = canonical_url(response.url, href, self.board.keep_params)
-        return keep_only(url, self.url_params) if self.url_params else url
+        # the engine's own URL scheme keeps only its identity parameters; another scheme (a
+        # page the generic guess reads for it) keeps what it has
+        names = {name for name, _ in query_pieces(urlsplit(url).query)}
+        return keep_only(url, self.url_params) if names & set(self.url_params) else url
 
     def lists_dates(self) -> bool:
         """Whether the list shows dates (else posts take the first-seen time, marked so)."""
