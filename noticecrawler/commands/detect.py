@@ -8,6 +8,7 @@ from http.client import HTTPException
 from typing import Any
 
 from noticecrawler.commands import command
+from noticecrawler.commands.clock import when
 
 
 def add_arguments(subparsers: Any) -> None:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     print(catalog_row(raw))
     print(f"# first {min(5, len(posts))} of {len(posts)} posts:")
     for post in posts[:5]:
-        when = post.published.isoformat() if post.published else "-"
+        time = when(post.published, post.published.tzinfo) if post.published else "-"
         pin = " [pinned]" if post.pinned else ""
-        print(f"#   {post.post_id:>10}  {when:25}  {post.title}{pin}  <{post.url}>")
+        print(f"#   {post.post_id:>10}  {time:22}  {post.title}{pin}  <{post.url}>")
     return 0
