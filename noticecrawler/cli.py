@@ -62,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=settings.get("LOG_LEVEL", "INFO"),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-        return int(args.handler(args, settings) or 0)
+        status = int(args.handler(args, settings) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
     except BrokenPipeError:
         # the reader went away (`noticecrawler posts demo | head`): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -154,3 +154,31 @@ def test_scrapy_crawl_exits_nonzero_when_the_board_failed(crawl, demo_server) ->
     result = crawl("demo")
     assert result.run["finish_reason"] == "empty_list"
     assert result.returncode == 1
+
+
+def test_broker_errors_are_one_line_without_the_password() -> None:
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from noticecrawler.errors import one_line
+
+    kombu = OperationalError(f"Error 111 connecting to redis://:{SECRET}@127.0.0.1:1/0.\nmore")
+    assert one_line(kombu) == (
+        "cannot reach the Celery broker: Error 111 connecting to redis://:***@127.0.0.1:1/0."
+    )
+    assert "cannot reach the Celery broker" in (one_line(RedisConnectionError("refused")) or "")
+    assert one_line(ValueError("a bug, not an expected failure")) is None
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(database_url: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "noticecrawler.cli", "-s", f"DATABASE_URL={database_url}",
+         "boards"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head` exiting before the command writes
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(60) == 0
+    assert "Traceback" not in err and "BrokenPipeError" not in err
