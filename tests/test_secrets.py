@@ -13,7 +13,7 @@ import pytest
 from noticecrawler.cli import main
 from noticecrawler.db import embedded
 from noticecrawler.redaction import redact
-from tests.dispatch_helpers import make_dispatch, redis_server
+from tests.dispatch_helpers import make_dispatch, redis_server, wait_for
 
 SECRET = "Tr0ub4dor-secret"
 FORMS = {
@@ -62,8 +62,9 @@ def test_worker_logs_and_result_backend_hold_no_password(tmp_path, demo_server) 
             assert result.state in ("FAILURE", "SUCCESS")
             assert "cannot reach PostgreSQL" in str(outcome)
             assert SECRET not in str(outcome)
-            log = worker.log()
-            assert "cannot reach PostgreSQL" in log and SECRET not in log
+            # the worker logs the task's end after storing its result
+            wait_for(lambda: "cannot reach PostgreSQL" in worker.log(), 30, "the task's log line")
+            assert SECRET not in worker.log()
             client = redis.client()
             stored = b"".join(
                 client.dump(key) or b"" for key in client.keys("*")

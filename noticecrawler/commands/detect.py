@@ -4,6 +4,7 @@ catalog row with the first posts it would extract, or say why it cannot."""
 from __future__ import annotations
 
 import argparse
+import sys
 from http.client import HTTPException
 from typing import Any
 
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     try:
         response = load(args.target, args.url)
     except (OSError, ValueError, HTTPException) as e:
-        print(f"detect: cannot read {args.target}: {e}")
+        print(f"detect: cannot read {args.target}: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     guess = guess_engine(response)
     if guess is None:
