@@ -182,3 +182,36 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(database_url: str) -> 
         err = proc.stderr.read().decode()
     assert proc.wait(60) == 0
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+@pytest.mark.slow
+def test_up_with_an_unreachable_broker_is_one_line(database_url: str, tmp_path: Path) -> None:
+    import os
+
+    from tests.dispatch_helpers import TAG, free_port, kill_tagged, tagged_pids, wait_for
+
+    tag = f"up-broker-{os.getpid()}-{tmp_path.name}"
+    env = {
+        **os.environ,
+        TAG: tag,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": f"redis://:{SECRET}@127.0.0.1:1/0",
+        "CELERY_RESULT_BACKEND": "",
+        "NOTICECRAWLER_HOME": str(tmp_path / "home"),
+        "DEMO_BOARD_PORT": str(free_port()),
+        "DEMO_BOARD_URL": "",
+        "NOTICECRAWLER_EXPORTER_PORT": str(free_port()),
+        "PYTHONWARNINGS": "ignore",
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "noticecrawler.cli", "up", "--add-every", "0"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        line = one_error_line(done.stderr)
+        assert "cannot reach the Celery broker at redis://:***@127.0.0.1:1/0" in line
+        assert SECRET not in done.stdout + done.stderr
+    finally:
+        wait_for(lambda: not tagged_pids(tag), 30, "the worker and beat of `up` to exit")
+        kill_tagged(tag)

@@ -27,6 +27,7 @@ from noticecrawler.commands import command
 from noticecrawler.commands.clock import when
 from noticecrawler.db import connect, migrate, queries
 from noticecrawler.db.settings import database_url, redact
+from noticecrawler.errors import ProjectError
 from noticecrawler.settings import child_env
 
 QUEUES = "crawl_tasks,notify_tasks,celery"
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         from noticecrawler.db.embedded import redis_url
 
         broker = redis_url(home)
+    _check_broker(broker)
     from noticecrawler.commands.demo import seed_subscriber
 
     seed_subscriber(db_url)
@@ -94,8 +96,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     ]  # fmt: skip
     try:
         # crawl everything once now (beat's first run is one interval away)
-        subprocess.run([*celery, "call", "dispatch.crawl_sites"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, timeout=60)  # fmt: skip
+        _first_crawls(celery, env, broker)
         print("worker and beat started; crawls appear below (Ctrl-C to stop)")
         from noticecrawler.catalog import catalog_from_settings
 
@@ -153,6 +154,34 @@ def _watch(
             return 0
         time.sleep(0.5)
     return 0
+
+
+def _check_broker(broker: str) -> None:
+    """Refuse to start a worker and beat against a broker that does not answer."""
+    from kombu import Connection
+    from kombu.exceptions import OperationalError
+
+    with Connection(broker, connect_timeout=5) as conn:
+        try:
+            conn.ensure_connection(max_retries=1, interval_start=0.2, timeout=10)
+        except OperationalError as e:
+            where = f"cannot reach the Celery broker at {redact(broker)}"
+            raise ProjectError(f"{where}: {redact(str(e))}") from None
+
+
+def _first_crawls(celery: list[str], env: dict[str, str], broker: str) -> None:
+    """Send crawl_sites once; a broker that cannot take it is the project's one-line error."""
+    where = f"cannot reach the Celery broker at {redact(broker)}"
+    try:
+        sent = subprocess.run(
+            [*celery, "call", "dispatch.crawl_sites"], env=env, timeout=60,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise ProjectError(f"{where}: no answer in 60 s") from None
+    if sent.returncode:
+        last = (sent.stderr.strip().splitlines() or ["?"])[-1]
+        raise ProjectError(f"{where}: {redact(last)}")
 
 
 def auto_title(n: int) -> str:
