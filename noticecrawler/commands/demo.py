@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command
-from noticecrawler.commands.clock import when
 from noticecrawler.commands.db import upgrade
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url, redact

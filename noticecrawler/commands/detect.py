@@ -8,8 +8,8 @@ import sys
 from http.client import HTTPException
 from typing import Any
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command
-from noticecrawler.commands.clock import when
 
 
 def add_arguments(subparsers: Any) -> None:

@@ -7,8 +7,8 @@ import argparse
 from datetime import datetime, tzinfo
 from typing import Any
 
+from noticecrawler.clock import when, zone_of
 from noticecrawler.commands import command, refs
-from noticecrawler.commands.clock import when, zone_of
 
 
 def add_arguments(subparsers: Any) -> None:

@@ -6,8 +6,8 @@ import argparse
 from datetime import tzinfo
 from typing import Any
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command, refs
-from noticecrawler.commands.clock import when
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command, refs
-from noticecrawler.commands.clock import when
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
 

@@ -23,8 +23,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command
-from noticecrawler.commands.clock import when
 from noticecrawler.db import connect, migrate, queries
 from noticecrawler.db.settings import database_url, redact
 from noticecrawler.errors import ProjectError

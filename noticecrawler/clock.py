@@ -1,4 +1,5 @@
-"""One clock for every command: times in the board's timezone, with the offset."""
+"""One clock for every command: times in the board's timezone, with the offset
+(`2026-11-19 00:00 +09:00`)."""
 
 from __future__ import annotations
 
