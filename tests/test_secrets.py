@@ -91,3 +91,31 @@ def test_embedded_redis_requires_its_password_and_keeps_files_private(tmp_path: 
             assert stat.S_IMODE((rdir / name).stat().st_mode) == 0o600, name
     finally:
         embedded.stop_redis(home)
+
+
+def test_task_results_and_errors_are_masked_before_the_backend_sees_them() -> None:
+    from celery import Celery
+
+    from dispatch.celery_app import RedactingTask, SecretRedacted
+
+    app = Celery("nc-redaction-test", set_as_current=False, task_cls=RedactingTask)
+
+    @app.task(name="t.leaky_result")
+    def leaky_result() -> dict:
+        return {"detail": f"connected to {FORMS['query']}", "n": 1}
+
+    @app.task(name="t.leaky_error")
+    def leaky_error() -> None:
+        raise ValueError(f"invalid dsn: {FORMS['libpq']}")
+
+    @app.task(name="t.plain_error")
+    def plain_error() -> None:
+        raise KeyError("board")
+
+    result = leaky_result()
+    assert SECRET not in result["detail"] and result["n"] == 1
+    with pytest.raises(SecretRedacted) as caught:
+        leaky_error()
+    assert SECRET not in str(caught.value) and "ValueError: invalid dsn" in str(caught.value)
+    with pytest.raises(KeyError):  # nothing to hide: the exception is untouched
+        plain_error()
