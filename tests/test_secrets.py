@@ -119,3 +119,23 @@ def test_task_results_and_errors_are_masked_before_the_backend_sees_them() -> No
     assert SECRET not in str(caught.value) and "ValueError: invalid dsn" in str(caught.value)
     with pytest.raises(KeyError):  # nothing to hide: the exception is untouched
         plain_error()
+
+
+def test_log_records_are_masked_whoever_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from noticecrawler.redaction import install_log_redaction
+
+    install_log_redaction()
+    log = logging.getLogger("some.library")
+    with caplog.at_level(logging.INFO, logger="some.library"):
+        log.info("connecting to %s", FORMS["userinfo"])
+        try:
+            raise ConnectionError(f"lost {FORMS['query']}")
+        except ConnectionError:
+            log.exception("gave up")
+    text = "\n".join(
+        [r.getMessage() for r in caplog.records] + [r.exc_text or "" for r in caplog.records]
+    )
+    assert "nc:***@127.0.0.1" in text and "password=***" in text
+    assert SECRET not in text and SECRET not in caplog.text
