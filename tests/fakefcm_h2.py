@@ -145,5 +145,6 @@ class H2Connection(asyncio.Protocol):
             # everything promised before the GOAWAY is answered: end our side and let the
             # client hang up (closing with its unread streams in our buffer would reset the
             # connection, and the client could lose answers already sent)
-            self.transport.write_eof()
+            if self.transport.can_write_eof():  # TLS cannot half-close: the client hangs up
+                self.transport.write_eof()
             asyncio.get_running_loop().call_later(5, self.close)

@@ -89,19 +89,28 @@ def test_the_error_contract_is_the_same_over_every_protocol(
         assert fake.h2_connections == fake.connections_opened == 1
 
 
-@pytest.mark.parametrize("protocol", ["h2c", "h2-tls"])
-def test_many_pushes_share_one_connection(protocol: str, certificate: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize(
+    ("protocol", "in_flight", "connections"),
+    [("h2c", 100, 1), ("h2-tls", 100, 1), ("h2c", 300, 3)],
+)
+def test_many_pushes_share_a_connection_up_to_its_stream_limit(
+    protocol: str, in_flight: int, connections: int, certificate: tuple[Path, Path]
+) -> None:
+    """100 streams at a time on a connection (the fake's MAX_CONCURRENT_STREAMS): 300 in flight
+    take three connections, none opened beyond, none overrun (the fake would reset it) — also
+    before the server's SETTINGS arrive, and with the bodies of 300 streams waiting for the
+    flow-control window."""
     fake = start(protocol, certificate, delay=0.05, max_streams=100)
-    sender = sender_for(fake, protocol, certificate, max_concurrency=100)
+    sender = sender_for(fake, protocol, certificate, max_concurrency=in_flight)
     try:
-        items = [(i, f"tok-{i}", android()) for i in range(400)]
-        results = sender.send_batch(items, concurrency=100)
+        items = [(i, f"tok-{i}", android()) for i in range(4 * in_flight)]
+        results = sender.send_batch(items, concurrency=in_flight)
     finally:
         sender.close()
         fake.stop()
     assert all(r.outcome is Outcome.SENT for _, r in results)
-    assert sorted(m["token"] for m in fake.messages) == sorted(f"tok-{i}" for i in range(400))
-    assert fake.connections_opened == fake.h2_connections == 1  # 100 streams at a time on it
+    assert sorted(m["token"] for m in fake.messages) == sorted(t for _, t, _ in items)
+    assert fake.connections_opened == fake.h2_connections == connections
 
 
 @pytest.mark.parametrize("protocol", ["h2c", "h2-tls"])
