@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from google.oauth2.credentials import Credentials
 
-from noticecrawler.notify.fcm import FcmSender, build_message
+from noticecrawler.notify.senders.fcm import FcmSender, build_message
 from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 
 TOKEN = "bench-token"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from noticecrawler.notify.fcm import FcmSender
 from noticecrawler.notify.fcm_errors import Outcome
+from noticecrawler.notify.senders.fcm import FcmSender
 from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 from tests.test_fcm import TokenSource, android
 

@@ -171,7 +171,7 @@ def notifications_show(args: argparse.Namespace, settings: Any) -> int:
 def push_test(args: argparse.Namespace, settings: Any) -> int:
     from noticecrawler.notify import service
     from noticecrawler.notify.config import from_settings
-    from noticecrawler.notify.fcm import make_sender
+    from noticecrawler.notify.senders import make_sender
 
     config = from_settings()
     with _conn(settings) as conn:
