@@ -132,3 +132,38 @@ def test_goaway_mid_batch_loses_and_repeats_nothing(
     assert {r.outcome for _, r in results} == {Outcome.SENT}
     assert sorted(m["token"] for m in fake.messages) == sorted(f"tok-{i}" for i in range(300))
     assert fake.connections_opened >= 300 // 37  # it did go away every 37 requests
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "problem"),
+    [(("huge", 50_000_000), "body over 65536"), (("huge_length", 10**11), "announcing a body")],
+)
+def test_an_oversized_answer_resets_its_stream_only(
+    behaviour: Any, problem: str, certificate: tuple[Path, Path]
+) -> None:
+    """A 50 MB answer (sent as fast as the client opens its window) or one announcing 100 GB:
+    the stream is reset past 64 KiB, the push is a retry, memory stays flat, and the
+    connection goes on serving the next pushes."""
+    fake = start("h2c", certificate)
+    sender = sender_for(fake, "h2c", certificate)
+    fake.set_token_behaviour("big", behaviour)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # the peak RSS starts again from now
+        before = _rss_kib("VmRSS")
+        result = sender.send_one("big", android())
+        growth_mib = (_rss_kib("VmHWM") - before) / 1024
+        after = sender.send_one("after", android())
+    finally:
+        sender.close()
+        fake.stop()
+    assert result.outcome is Outcome.RETRY and problem in (result.error or "")
+    assert growth_mib < 20, f"grew by {growth_mib:.0f} MiB"
+    assert after.outcome is Outcome.SENT
+    assert fake.connections_opened == 1
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(field)
