@@ -167,3 +167,25 @@ def _rss_kib(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise AssertionError(field)
+
+
+def test_pushes_go_through_https_proxy_over_http2(certificate: tuple[Path, Path]) -> None:
+    """HTTPS_PROXY as make_sender hands it over: one CONNECT tunnel, TLS to the fake FCM inside
+    it (verified against the fake's name), h2 chosen by ALPN through the tunnel."""
+    from tests.test_transport import ConnectProxy
+
+    proxy = ConnectProxy()
+    fake = start("h2-tls", certificate)
+    port = fake.port
+    sender = sender_for(
+        fake, "h2-tls", certificate, proxy=f"http://127.0.0.1:{proxy.port}", no_proxy="other.test"
+    )
+    try:
+        results = sender.send_batch([(i, f"tok-{i}", android()) for i in range(20)])
+    finally:
+        sender.close()
+        fake.stop()
+        proxy.close()
+    assert {r.outcome for _, r in results} == {Outcome.SENT}
+    assert proxy.targets == [f"localhost:{port}"]
+    assert fake.h2_connections == fake.connections_opened == 1
