@@ -151,7 +151,12 @@ class H2Connection(asyncio.Protocol):
         if self.capacity <= 0:
             raise TransportError("no stream free on this connection", unprocessed=True)
         loop = asyncio.get_running_loop()
-        stream_id = self.h2.get_next_available_stream_id()
+        try:
+            stream_id = self.h2.get_next_available_stream_id()
+        except h2.exceptions.NoAvailableStreamIDError:  # 2**30 streams used: a new connection
+            self.going_away = True
+            self.on_change(self)
+            raise TransportError("stream ids used up", unprocessed=True) from None
         fields = [
             (b":method", b"POST"),
             (b":scheme", scheme.encode()),
@@ -166,8 +171,14 @@ class H2Connection(asyncio.Protocol):
         stream = self.streams[stream_id] = _Stream(loop.create_future())
         timer = loop.call_later(read_timeout, self._timed_out, stream_id, read_timeout)
         try:
-            self.h2.send_headers(stream_id, fields, end_stream=not body)
-            await self._send_body(stream_id, stream, body)
+            try:
+                self.h2.send_headers(stream_id, fields, end_stream=not body)
+            except h2.exceptions.ProtocolError as exc:  # e.g. the server just lowered its limit
+                raise TransportError(f"stream not opened: {exc!r}", unprocessed=True) from None
+            try:
+                await self._send_body(stream_id, stream, body)
+            except h2.exceptions.ProtocolError as exc:  # reset by the server meanwhile
+                raise TransportError(f"body not sent: {exc!r}") from None
             self._flush()
             return await stream.future
         finally:
@@ -205,7 +216,8 @@ class H2Connection(asyncio.Protocol):
         if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
             self._headers(event.stream_id, event.headers or ())
         elif isinstance(event, h2.events.DataReceived):
-            self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            with contextlib.suppress(h2.exceptions.ProtocolError):  # a stream we reset
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.size += len(event.data or b"")
