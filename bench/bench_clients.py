@@ -266,7 +266,11 @@ def main() -> None:
                     if run is None:
                         continue
                     before = stats(port, trust)["connections"]
-                    rate, cpu, sent = measure(run, name, args.messages, args.rounds)
+                    try:
+                        rate, cpu, sent = measure(run, name, args.messages, args.rounds)
+                    except ImportError as exc:  # pip install -e '.[bench]'
+                        print(f"{delay:>4g}ms {name:16} not installed ({exc.name})")
+                        continue
                     opened = (stats(port, trust)["connections"] - before) / args.rounds
                     print(f"{delay:>4g}ms {name:16}{rate:9.0f}{cpu:13.0f}{sent:7}{opened:7.0f}")
             finally:
