@@ -54,3 +54,8 @@ def app_state(request: Request) -> AppState:
     state: Any = request.app.state.nc
     assert isinstance(state, AppState)
     return state
+
+
+async def state_dependency(request: Request) -> AppState:
+    """``app_state`` as a dependency (async: a plain ``def`` would cost a thread hop)."""
+    return app_state(request)

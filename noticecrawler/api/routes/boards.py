@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -83,20 +84,23 @@ async def board_posts(
     if since is not None and since.tzinfo is None:
         raise Problem(422, "since: give a time zone (…Z or +09:00)", kind="invalid-input")
     async with state.pool.connection() as conn:
-        rows = await queries.board_posts(
+        page = await queries.board_posts(
             conn,
             board,
-            limit=size + 1,
+            size=size,
             after=after,
             since=since,
             q=q.strip() if q else None,
             deleted_column=state.deleted_column,
         )
-    more = len(rows) > size
-    rows = rows[:size]
-    last = rows[-1] if rows else None
-    next_cursor = encode_cursor(last["published_at"], last["id"]) if more and last else None
-    return json_response({"items": rows, "next_cursor": next_cursor})
+    return page_response(page)
+
+
+def page_response(page: dict[str, Any]) -> Response:
+    """The page as JSON: the items as PostgreSQL wrote them, and the cursor of the next page."""
+    cursor = encode_cursor(page["last_at"], page["last_id"]) if page["more"] else None
+    body = f'{{"items":{page["items"]},"next_cursor":{json.dumps(cursor)}}}'
+    return Response(body.encode("utf-8"), media_type="application/json")
 
 
 @router.get("/v1/posts/{post_id}", response_model=PostDetail)
