@@ -8,6 +8,8 @@ or an embedded one in a temporary directory):
    by default, 20 posts a page) side by side with the same page by ``OFFSET`` (an extra route
    that only this bench adds, same app, same auth and JSON: only the SQL differs), alternating,
    ``--repeat`` times each; the median of each and their ratio. Both must return the same posts.
+   The same two queries are also timed without HTTP (the API's query functions on one
+   connection): the database's own cost, which the HTTP figures add a constant to.
 2. Throughput. ``--clients`` keep-alive connections asking for the first page as fast as they
    can for ``--seconds``: requests/s.
 3. Latency. An open-loop load of ``--rate`` requests/s for ``--seconds`` (each request starts at
@@ -89,6 +91,46 @@ def admin_token(url: str) -> str:
         return tokens.issue(conn, user["id"], label="bench")
 
 
+async def sql_pages(url: str, cursor: str, offset: int, repeat: int) -> dict[str, Any]:
+    """The same two pages through the API's own queries, without HTTP: the time one takes from
+    this client, and PostgreSQL's own execution time (EXPLAIN ANALYZE), medians in seconds."""
+    import json
+
+    import psycopg
+
+    from noticecrawler.api import queries
+    from noticecrawler.api.routes.boards import decode_cursor
+
+    after = decode_cursor(cursor)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        deleted = await queries.has_column(conn, "posts", "deleted_at")
+        built = {
+            "keyset": queries.keyset_page(BOARD, size=PAGE, after=after, deleted_column=deleted),
+            "offset": queries.offset_page(BOARD, size=PAGE, offset=offset, deleted_column=deleted),
+        }
+        names = ("keyset", "offset", "keyset_db", "offset_db")
+        times: dict[str, list[float]] = {k: [] for k in names}
+        pages: dict[str, Any] = {}
+        for _ in range(3):  # warm: caches
+            for query in built.values():
+                await queries.page(conn, query)
+        for _ in range(repeat):
+            for name, query in built.items():
+                t0 = time.perf_counter()
+                pages[name] = await queries.page(conn, query)
+                times[name].append(time.perf_counter() - t0)
+                sql_text, params = query
+                cur = await conn.execute(
+                    b"EXPLAIN (ANALYZE, FORMAT JSON) " + sql_text.as_bytes(conn), params
+                )
+                row = await cur.fetchone()
+                assert row is not None
+                plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
+                times[f"{name}_db"].append(plan[0]["Execution Time"] / 1000)
+    assert pages["keyset"]["items"] == pages["offset"]["items"], "the pages differ"
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def deep_cursor(url: str, page: int) -> tuple[str, int]:
     """The cursor that opens page ``page`` (1-based), and that page's OFFSET."""
     from noticecrawler.api.routes.boards import encode_cursor
@@ -130,10 +172,10 @@ def bench_app() -> Any:
         board: str, caller: Caller, state: State, offset: Annotated[int, Query(ge=0)] = 0
     ) -> Any:
         async with state.pool.connection() as conn:
-            page = await queries.board_posts_offset(
-                conn, board, size=PAGE, offset=offset, deleted_column=state.deleted_column
+            query = queries.offset_page(
+                board, size=PAGE, offset=offset, deleted_column=state.deleted_column
             )
-        return page_response(page)
+            return page_response(await queries.page(conn, query))
 
     return app
 
@@ -326,14 +368,22 @@ def main() -> int:
     server.start()
     try:
         wait_up(port)
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        db = asyncio.run(sql_pages(url, cursor, offset, args.repeat))
         deep = in_client_process("deep", port, token, cursor, offset, args.repeat)
-        ratio = deep["offset"] / deep["keyset"]
-        print(
-            f"page {args.deep_page:,} of {args.posts:,} posts ({PAGE}/page), median of "
-            f"{args.repeat}: keyset {deep['keyset'] * 1000:.2f} ms, OFFSET "
-            f"{deep['offset'] * 1000:.1f} ms -> keyset {ratio:.0f}x faster "
-            f"(goal >= {GOAL_RATIO:.0f}x) {'OK' if ratio >= GOAL_RATIO else 'MISSED'}"
-        )
+        in_db = {"keyset": db["keyset_db"], "offset": db["offset_db"]}
+        for label, figures in (
+            ("in PostgreSQL (EXPLAIN ANALYZE)", in_db),
+            ("query from a client, no HTTP", db),
+            ("GET over HTTP", deep),
+        ):
+            ratio = figures["offset"] / figures["keyset"]
+            print(
+                f"page {args.deep_page:,} of {args.posts:,} posts ({PAGE}/page), {label}, median "
+                f"of {args.repeat}: keyset {figures['keyset'] * 1000:.2f} ms, OFFSET "
+                f"{figures['offset'] * 1000:.1f} ms -> keyset {ratio:.0f}x faster "
+                f"(goal >= {GOAL_RATIO:.0f}x) {'OK' if ratio >= GOAL_RATIO else 'MISSED'}"
+            )
         sat = in_client_process("saturate", port, token, args.clients, args.seconds)
         print(
             f"first page, {args.clients} clients, {args.workers} API process(es): "
@@ -348,6 +398,7 @@ def main() -> int:
             f"{lat['max'] * 1000:.1f} ms, {lat['errors']} errors (goal p99 <= {GOAL_P99_MS:g} ms) "
             f"{'OK' if lat['p99'] * 1000 <= GOAL_P99_MS and not lat['errors'] else 'MISSED'}"
         )
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         server.terminate()
         server.join(20)

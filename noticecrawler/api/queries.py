@@ -160,8 +160,11 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def _page(conn: Conn, inner: sql.Composable, params: dict[str, Any], size: int) -> Row:
-    """Run ``inner`` (posts in page order, at most ``size + 1``) and let PostgreSQL write the
+Query = tuple[sql.Composable, dict[str, Any]]
+
+
+def _page(inner: sql.Composable, params: dict[str, Any], size: int) -> Query:
+    """Wrap ``inner`` (posts in page order, at most ``size + 1``) so that PostgreSQL writes the
     page's JSON: ``items`` (the first ``size`` posts, a JSON text passed through as it is),
     ``more`` (a post follows them), ``last_at``/``last_id`` (the key of the last item)."""
     query = sql.SQL(
@@ -178,13 +181,10 @@ async def _page(conn: Conn, inner: sql.Composable, params: dict[str, Any], size:
         FROM page
         """
     ).format(inner=inner)
-    row = await _row(conn, query, {**params, "size": size, "limit": size + 1})
-    assert row is not None
-    return row
+    return query, {**params, "size": size, "limit": size + 1}
 
 
-async def board_posts(
-    conn: Conn,
+def keyset_page(
     board: str,
     *,
     size: int,
@@ -192,7 +192,7 @@ async def board_posts(
     since: datetime | None = None,
     q: str | None = None,
     deleted_column: bool = False,
-) -> Row:
+) -> Query:
     """A page of the board's posts, newest first by (published_at, id), starting after the
     ``after`` key (keyset pagination: the index seeks there, however deep). See ``_page``."""
     where = [sql.SQL("p.board = %(board)s")]
@@ -213,18 +213,23 @@ async def board_posts(
         "since": since,
         "q": like_pattern(q) if q else None,
     }
-    return await _page(conn, inner, params, size)
+    return _page(inner, params, size)
 
 
-async def board_posts_offset(
-    conn: Conn, board: str, *, size: int, offset: int, deleted_column: bool = False
-) -> Row:
+def offset_page(board: str, *, size: int, offset: int, deleted_column: bool = False) -> Query:
     """The same page by OFFSET (what keyset pagination replaces; bench/bench_api.py compares)."""
     inner = sql.SQL(
         "SELECT {cols} FROM posts p WHERE p.board = %(board)s "
         "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s"
     ).format(cols=_post_columns(deleted_column))
-    return await _page(conn, inner, {"board": board, "offset": offset}, size)
+    return _page(inner, {"board": board, "offset": offset}, size)
+
+
+async def page(conn: Conn, query: Query) -> Row:
+    """Run a page query of ``keyset_page`` or ``offset_page``."""
+    row = await _row(conn, *query)
+    assert row is not None
+    return row
 
 
 async def post(conn: Conn, post_id: int, *, deleted_column: bool = False) -> Row | None:

@@ -84,8 +84,7 @@ async def board_posts(
     if since is not None and since.tzinfo is None:
         raise Problem(422, "since: give a time zone (…Z or +09:00)", kind="invalid-input")
     async with state.pool.connection() as conn:
-        page = await queries.board_posts(
-            conn,
+        query = queries.keyset_page(
             board,
             size=size,
             after=after,
@@ -93,7 +92,7 @@ async def board_posts(
             q=q.strip() if q else None,
             deleted_column=state.deleted_column,
         )
-    return page_response(page)
+        return page_response(await queries.page(conn, query))
 
 
 def page_response(page: dict[str, Any]) -> Response:
