@@ -15,6 +15,8 @@ from tests.test_api_helpers import (
     ApiServer,
     add_posts,
     add_user,
+    api_config,
+    api_server,
     assert_problem,
     user_token,
 )
@@ -208,3 +210,25 @@ def test_systemd_unit_is_hardened_and_valid(tmp_path: Path) -> None:
         text=True,
     )
     assert security.returncode == 0, security.stdout[-2000:]
+
+
+def test_first_page_is_cached_briefly_and_only_the_first(
+    database_url: str, catalog: Path, db: Conn
+) -> None:
+    _, token = user_token(db, "alice")
+    add_posts(db, "demo", 3)
+    cached = api_config(database_url, catalog, "http://127.0.0.1:9", page_cache_seconds=600)
+    with api_server(cached) as server, server.client(token) as c:
+        before = c.get("/v1/boards/demo/posts").json()["items"]
+        db.execute(
+            "INSERT INTO posts (board, post_id, title, url, published_at) "
+            "VALUES ('demo', 'new', '방금 올라온 공지', 'http://b/new', now())"
+        )
+        assert c.get("/v1/boards/demo/posts").json()["items"] == before  # from memory
+        other_size = c.get("/v1/boards/demo/posts", params={"limit": 5}).json()["items"]
+        assert other_size[0]["title"] == "방금 올라온 공지"  # another page: queried
+        searched = c.get("/v1/boards/demo/posts", params={"q": "방금"}).json()["items"]
+        assert [p["title"] for p in searched] == ["방금 올라온 공지"]
+    uncached = api_config(database_url, catalog, "http://127.0.0.1:9", page_cache_seconds=0)
+    with api_server(uncached) as server, server.client(token) as c:
+        assert c.get("/v1/boards/demo/posts").json()["items"][0]["title"] == "방금 올라온 공지"
