@@ -13,6 +13,8 @@ or an embedded one in a temporary directory):
 2. Throughput. ``--clients`` keep-alive connections asking for the first page as fast as they
    can for ``--seconds``: requests/s. The first page is served from memory for
    ``--page-cache`` seconds (API_PAGE_CACHE_SECONDS, 1 s as shipped; 0: every request queries).
+   The API processes' CPU time over the run is read from /proc: CPU-ms per request, which on
+   a shared machine tells what the API costs when the requests/s only tell what it was given.
 3. Latency. An open-loop load of ``--rate`` requests/s for ``--seconds`` (each request starts at
    its scheduled time, so a slow answer cannot hide the ones queued behind it): p50/p99,
    measured from the scheduled start.
@@ -329,6 +331,23 @@ def in_client_process(kind: str, *args: Any) -> dict:
         return pool.apply(run_clients, (kind, args))  # type: ignore[no-any-return]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return total
+
+
 def wait_up(port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -392,13 +411,17 @@ def main() -> int:
                 f"{figures['offset'] * 1000:.1f} ms -> keyset {ratio:.0f}x faster "
                 f"(goal >= {GOAL_RATIO:.0f}x) {'OK' if ratio >= GOAL_RATIO else 'MISSED'}"
             )
+        cpu_before = cpu_seconds(server.pid or 0)
         sat = in_client_process("saturate", port, token, args.clients, args.seconds)
+        per_cpu = sat["requests"] / max(1e-9, cpu_seconds(server.pid or 0) - cpu_before)
         print(
             f"first page, {args.clients} clients, {args.workers} API process(es), page cache "
             f"{args.page_cache:g} s: "
             f"{sat['rps']:,.0f} requests/s ({sat['requests']:,} in {args.seconds:g} s, "
             f"{sat['errors']} errors) (goal >= {GOAL_RPS:,.0f}) "
-            f"{'OK' if sat['rps'] >= GOAL_RPS and not sat['errors'] else 'MISSED'}"
+            f"{'OK' if sat['rps'] >= GOAL_RPS and not sat['errors'] else 'MISSED'}; "
+            f"the API spent {1000 / per_cpu:.2f} ms of CPU per request ({per_cpu:,.0f} "
+            "requests per CPU-second)"
         )
         lat = in_client_process("open", port, token, args.rate, args.seconds, args.clients)
         print(
