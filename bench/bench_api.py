@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -391,8 +392,10 @@ def main() -> int:
     os.environ["BENCH_POOL"] = str(args.pool)
     os.environ["BENCH_PAGE_CACHE"] = str(args.page_cache)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(port, args.workers))
-    server.start()
+    server = subprocess.Popen(
+        [sys.executable, "-c", f"from bench.bench_api import serve; serve({port}, {args.workers})"],
+        cwd=ROOT,
+    )
     try:
         wait_up(port)
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -411,9 +414,9 @@ def main() -> int:
                 f"{figures['offset'] * 1000:.1f} ms -> keyset {ratio:.0f}x faster "
                 f"(goal >= {GOAL_RATIO:.0f}x) {'OK' if ratio >= GOAL_RATIO else 'MISSED'}"
             )
-        cpu_before = cpu_seconds(server.pid or 0)
+        cpu_before = cpu_seconds(server.pid)
         sat = in_client_process("saturate", port, token, args.clients, args.seconds)
-        per_cpu = sat["requests"] / max(1e-9, cpu_seconds(server.pid or 0) - cpu_before)
+        per_cpu = sat["requests"] / max(1e-9, cpu_seconds(server.pid) - cpu_before)
         print(
             f"first page, {args.clients} clients, {args.workers} API process(es), page cache "
             f"{args.page_cache:g} s: "
@@ -433,7 +436,7 @@ def main() -> int:
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         server.terminate()
-        server.join(20)
+        server.wait(20)
         if not os.environ.get("DATABASE_URL"):
             embedded.stop_postgres(tmp)
     return 0
