@@ -23,7 +23,7 @@ The API runs in its own process(es) (``--workers`` uvicorn processes), the clien
 on 127.0.0.1, over a minimal asyncio HTTP/1.1 client (a Python HTTP library would be the
 bottleneck, not the API).
 
-    python bench/bench_api.py [--posts 1000000] [--workers 1] [--clients 64] [--rate 500]
+    python bench/bench_api.py [--posts 1000000] [--workers 2] [--clients 64] [--rate 500]
 """
 
 from __future__ import annotations
@@ -365,7 +365,7 @@ def main() -> int:
     parser.add_argument("--posts", type=int, default=1_000_000)
     parser.add_argument("--deep-page", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--workers", type=int, default=1, help="API server processes")
+    parser.add_argument("--workers", type=int, default=2, help="API processes (as deployed)")
     parser.add_argument("--pool", type=int, default=10, help="database pool per API process")
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--rate", type=float, default=500)
