@@ -252,7 +252,7 @@ def _register_at_once(api: ApiServer, calls: list[tuple[str, str, str]]) -> list
 
 def test_same_token_registered_by_two_users_at_once_is_one_row(api: ApiServer, db: Conn) -> None:
     users = [user_token(db, f"user-{i}") for i in range(2)]
-    for round_ in range(15):
+    for round_ in range(10):
         fcm = f"shared-{round_}"
         calls = [(t, fcm, p) for (_, t), p in zip(users, ["android", "ios"], strict=True)]
         statuses = _register_at_once(api, calls)

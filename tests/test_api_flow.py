@@ -155,6 +155,13 @@ def test_cli_issues_tokens_and_serves_the_api(
         [*cli, "users", "token", "nobody"], env=env, capture_output=True, text=True, timeout=60
     )
     assert missing.returncode != 0 and "no user `nobody`" in missing.stderr
+    admin = subprocess.run(
+        [*cli, "users", "token", "--admin", "--label", "ops"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert admin.returncode == 0, admin.stderr
+    row = db.execute("SELECT user_id, admin, label FROM api_tokens WHERE admin").fetchone()
+    assert row == {"user_id": None, "admin": True, "label": "ops"}
 
     proc = subprocess.Popen(
         [*cli, "api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -174,6 +181,11 @@ def test_cli_issues_tokens_and_serves_the_api(
         headers = {"Authorization": f"Bearer {token}"}
         boards = httpx.get(f"http://127.0.0.1:{port}/v1/boards", headers=headers, timeout=10)
         assert [b["name"] for b in boards.json()] == ["demo"]
+        ops = {"Authorization": f"Bearer {admin.stdout.strip()}"}
+        health = httpx.get(f"http://127.0.0.1:{port}/v1/admin/health", headers=ops, timeout=10)
+        assert health.json()["boards"] == [
+            {"board": "demo", "status": "never", "detail": "no crawl recorded yet"}
+        ]
     finally:
         proc.terminate()
         _, log = proc.communicate(timeout=20)
