@@ -224,3 +224,5 @@ API_MAX_KEYWORD_LENGTH = 50
 #: posts per page: default and most
 API_PAGE_SIZE = 20
 API_MAX_PAGE_SIZE = 100
+#: a board's first page is served from memory this long (s): one query a second, not one per app
+API_PAGE_CACHE_SECONDS = 1.0
