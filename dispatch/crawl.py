@@ -250,6 +250,7 @@ def _crawl_process(board: str, settings: Settings, sender: Any, parent_pid: int)
     _die_with_parent(parent_pid)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGQUIT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)  # not the pool's handlers
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # nor signals the parent held back
     try:
         summary = crawl_here(board, settings)
     except psycopg.OperationalError as exc:  # the database went away after the start check
@@ -259,7 +260,9 @@ def _crawl_process(board: str, settings: Settings, sender: Any, parent_pid: int)
         logger.exception("board `%s`: crawl failed", board)
         summary = _failed(board, "crashed", f"failed: {type(exc).__name__}: {exc}")
     summary["pid"] = os.getpid()
-    summary["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    summary["max_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    summary["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
     summary["private_mb"] = _private_mb()
     sender.send(summary)
     sender.close()

@@ -11,10 +11,6 @@ and takes its own lock back instead of waiting for the expiry.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from typing import Any
 
 import redis
@@ -87,48 +83,3 @@ class BoardLock:
     def holder(self) -> str | None:
         value: Any = self.conn.get(self.key)
         return str(value) if value else None
-
-
-def lock_url_for(settings: Any) -> str:
-    """The workers' lock store as ``scrapy crawl`` finds it from Scrapy settings; empty when no
-    worker can share a lock (an in-memory broker and no Redis named: the tests)."""
-    explicit = settings.get("CRAWL_LOCK_URL") or ""
-    broker = settings.get("CELERY_BROKER_URL") or ""
-    backend = settings.get("CELERY_RESULT_BACKEND") or ""
-    if not explicit and broker.startswith("memory://") and not is_redis(backend):
-        return ""
-    return resolve_lock_url(explicit, backend, broker, settings.get("NOTICECRAWLER_HOME") or "")
-
-
-def lock_for_command(board: str, settings: Any) -> BoardLock | None:
-    """The lock ``scrapy crawl <board>`` takes (None: off, ``NOTICECRAWLER_BOARD_LOCK``, or no
-    worker to share it with). Token ``scrapy:<host>:<pid>``; expiry the workers'."""
-    if not settings.getbool("NOTICECRAWLER_BOARD_LOCK", True):
-        return None
-    url = lock_url_for(settings)
-    if not url:
-        return None
-    expire = settings.getfloat("CRAWL_LOCK_EXPIRE") or settings.getfloat("CRAWL_TIME_LIMIT") + 60
-    token = f"scrapy:{socket.gethostname()}:{os.getpid()}"
-    return BoardLock(client(url), board, token, expire)
-
-
-@contextmanager
-def kept(lock: BoardLock) -> Iterator[None]:
-    """Renew the lock at a third of its expiry while the block runs; release it after."""
-    done = threading.Event()
-
-    def renew() -> None:
-        while not done.wait(lock.expire_ms / 3000):
-            with suppress(redis.RedisError):
-                lock.acquire()
-
-    keeper = threading.Thread(target=renew, name="board-lock", daemon=True)
-    keeper.start()
-    try:
-        yield
-    finally:
-        done.set()
-        keeper.join()
-        with suppress(redis.RedisError):  # else it expires
-            lock.release()

@@ -91,8 +91,8 @@ class CrawlRunRecorder:
         last = queries.last_runs(conn, board.name, 1)
         if last and last[0]["finish_reason"] != "finished":
             # it may have stored a page and died before the next: the rows it stored are no
-            # proof that the pages after them were read. Paging goes on past known rows
-            # until a page whose oldest row was known before that run started.
+            # proof that the pages after them were read. Paging goes on past known rows until
+            # a page whose oldest row was known before that run started.
             spider.catch_up = True
             spider.known_before = queries.posts_seen_before(conn, board.name, last[0]["started_at"])
             logger.info(

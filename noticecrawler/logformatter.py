@@ -32,18 +32,13 @@ def short(text: str, limit: int = MAX_MESSAGE) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
-def _args(result: LogFormatterResult) -> dict[str, Any]:
-    args = result["args"]
-    return dict(args) if isinstance(args, dict) else {}
-
-
 class PostLogFormatter(LogFormatter):
     def scraped(
         self, item: Any, response: Response | Failure | None, spider: Spider
     ) -> LogFormatterResult:
         result = super().scraped(item, response, spider)
         result["msg"] = "Scraped %(item)s from %(src)s"
-        result["args"] = {**_args(result), "item": item_ref(item)}
+        result["args"] = {**dict(result["args"]), "item": item_ref(item)}
         return result
 
     def dropped(
@@ -66,5 +61,5 @@ class PostLogFormatter(LogFormatter):
         spider: Spider,
     ) -> LogFormatterResult:
         result = super().item_error(item, exception, response, spider)
-        result["args"] = {**_args(result), "item": item_ref(item)}
+        result["args"] = {**dict(result["args"]), "item": item_ref(item)}
         return result

@@ -12,8 +12,7 @@ SPIDER_MODULES = ["noticecrawler.spiders"]
 NEWSPIDER_MODULE = "noticecrawler.spiders"
 #: Adds one spider per catalog board to the spiders found in SPIDER_MODULES.
 SPIDER_LOADER_CLASS = "noticecrawler.spiders.loader.CatalogSpiderLoader"
-#: ``scrapy crawl`` with one-line errors, an exit status that tells the truth, and the workers'
-#: per-board lock
+#: ``scrapy crawl`` with one-line errors and an exit status that tells the truth
 COMMANDS_MODULE = "noticecrawler.commands.scrapy_commands"
 
 # --- environment (read here and nowhere else) -------------------------------------------------
@@ -33,6 +32,10 @@ FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
 #: pushes to an https FCM endpoint go through this proxy (CONNECT), unless NO_PROXY names it
 FCM_HTTPS_PROXY = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or ""
 FCM_NO_PROXY = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+#: offer HTTP/2 to FCM (ALPN h2: many pushes per connection); "0" keeps to HTTP/1.1
+FCM_HTTP2 = os.environ.get("FCM_HTTP2", "1").strip().lower() not in ("0", "false", "no", "off")
+#: the push backend: auto (fcm when FCM credentials are set, else console), fcm or console
+NOTIFY_SENDER = os.environ.get("NOTIFY_SENDER", "auto")
 #: Android notification channel id for pushes.
 FCM_ANDROID_CHANNEL = os.environ.get("FCM_ANDROID_CHANNEL", "notices")
 #: iOS (APNs through FCM): the alert sound ("" for silent) and the app's bundle id (apns-topic)
@@ -122,8 +125,9 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 CONCURRENT_ITEMS = 200
 
 # List pages are revalidated on every run (ETag / If-Modified-Since): an unchanged board costs
-# one request answered 304. Detail pages are not cached (`dont_cache`). The policy is RFC2616's
-# without its freshness guess and without serving the cache for a 5xx (see httpcache.py).
+# one request answered 304. Detail pages too, so an edit check is a conditional GET (details.py).
+# The policy is RFC2616's without its freshness guess and without serving the cache for a 5xx
+# (see httpcache.py).
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "noticecrawler.httpcache.RevalidatingPolicy"
 HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
@@ -220,3 +224,5 @@ API_MAX_KEYWORD_LENGTH = 50
 #: posts per page: default and most
 API_PAGE_SIZE = 20
 API_MAX_PAGE_SIZE = 100
+#: a board's first page is served from memory this long (s): one query a second, not one per app
+API_PAGE_CACHE_SECONDS = 1.0

@@ -287,3 +287,27 @@ def metrics_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     ).fetchone()
     return {"boards": [dict(r) for r in boards], "pushes": [dict(r) for r in pushes],
             "outbox": dict(outbox or {})}  # fmt: skip
+
+
+def forget_board(conn: psycopg.Connection[Any], board: str) -> None:
+    """Delete a board's posts (with their pushes and revisions) and runs: the demo's fresh start."""
+    conn.execute("DELETE FROM posts WHERE board = %s", (board,))
+    conn.execute("DELETE FROM crawl_runs WHERE board = %s", (board,))
+
+
+def final_pushes_since(
+    conn: psycopg.Connection[Any], since: float, seen: set[int]
+) -> list[dict[str, Any]]:
+    """Notification rows that reached a final status after ``since`` (Unix time), not in
+    ``seen``, oldest first, with their post's board and title and the device's token."""
+    rows = conn.execute(
+        """
+        SELECT n.id, n.status, n.updated_at, p.board, p.title, d.fcm_token
+        FROM notifications n JOIN posts p ON p.id = n.post_id JOIN devices d ON d.id = n.device_id
+        WHERE n.status IN ('sent', 'failed', 'unregistered', 'invalid')
+          AND n.updated_at >= to_timestamp(%s)
+        ORDER BY n.updated_at, n.id
+        """,
+        (since,),
+    ).fetchall()
+    return [dict(r) for r in rows if r["id"] not in seen]
