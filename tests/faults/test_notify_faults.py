@@ -158,19 +158,23 @@ def test_blank_keywords_unknown_boards_and_empty_tokens_are_refused(db: Conn) ->
         )
 
 
-def test_subscription_command_names_the_unknown_board(database_url: str) -> None:
+def test_subscription_command_names_the_unknown_board(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from noticecrawler.cli import main
 
-    def run(*argv: str) -> int:
-        return main(["-s", f"DATABASE_URL={database_url}", *argv])
+    def refused(*argv: str) -> str:
+        """The command's one line on stderr; it exits 2 and writes nothing."""
+        assert main(["-s", f"DATABASE_URL={database_url}", *argv]) == 2
+        return capsys.readouterr().err
 
-    assert run("users", "add", "--external-id", "bob") == 0
-    with pytest.raises(SystemExit, match="no board `nope` in the catalog"):
-        run("subscriptions", "add", "bob", "-b", "nope")
-    with pytest.raises(SystemExit, match="keyword ' ' is empty or blank"):
-        run("subscriptions", "add", "bob", "-k", " ")
-    with pytest.raises(SystemExit, match="device not added: the FCM token is empty"):
-        run("devices", "add", "bob", "")
+    assert main(["-s", f"DATABASE_URL={database_url}", "users", "add", "--external-id", "bob"]) == 0
+    assert "no board `nope` in the catalog" in refused("subscriptions", "add", "bob", "-b", "nope")
+    assert "keyword ' ' is empty or blank" in refused("subscriptions", "add", "bob", "-k", " ")
+    assert "device not added: the FCM token is empty" in refused("devices", "add", "bob", "")
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM subscriptions").fetchone()["n"] == 0
+        assert conn.execute("SELECT count(*) AS n FROM devices").fetchone()["n"] == 0
 
 
 # --- item 12: a closed pipe -------------------------------------------------------------------
