@@ -4,6 +4,9 @@
 -- the sweep or the planner has enqueued this open row's send_batch and enqueues it again only
 -- after this time (its task was lost: broker gone, worker killed with the message reserved).
 ALTER TABLE notifications ADD COLUMN IF NOT EXISTS requeue_at timestamptz;
+-- the sweep walks the open rows in id order (a few seconds apart): only those are indexed
+CREATE INDEX IF NOT EXISTS notifications_due_idx ON notifications (id)
+    WHERE status IN ('queued', 'sending', 'retry');
 
 -- Input that means nothing is refused, whoever writes it (issue 9, item 11): a blank keyword
 -- (listed as "every post", matching nothing), a blank board name, an empty device token.
