@@ -7,15 +7,14 @@ scores above zero runs its defaults (plus the fields its ``guess_fields`` reads 
 the page, and the posts are judged: id, title, a URL of their own and a date, present and
 distinct. The most complete extraction wins; the fingerprint score breaks ties, so a
 specialised engine stands before the generic table it falls back to. "No board found" only
-when no engine extracts two posts. The lead wires ``add_arguments``/``run`` into the CLI.
+when no engine extracts two posts. The command itself is
+``noticecrawler.commands.detect``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +22,12 @@ from typing import Any
 
 from scrapy.http import HtmlResponse, TextResponse, XmlResponse
 
-from noticecrawler.catalog import NAME_RE, CatalogError, build_board
+from noticecrawler.catalog import CatalogError, build_board
 from noticecrawler.encoding import fix_encoding
 from noticecrawler.extract import canonical_url
 from noticecrawler.items import Post
+from noticecrawler.settings import DOWNLOAD_MAXSIZE
+from noticecrawler.sizes import fetch_capped
 from noticecrawler.spiders.engines import ENGINES
 from noticecrawler.spiders.engines.jsboard import PLACEHOLDER_DETAIL
 from noticecrawler.spiders.loader import spider_class
@@ -53,53 +54,6 @@ class Candidate:
     @property
     def confidence(self) -> float:
         return round(self.complete * (0.6 + 0.4 * self.score), 2)
-
-
-def add_arguments(subparsers: Any) -> None:
-    p = subparsers.add_parser("detect", help="guess a board's engine and print a catalog row")
-    p.add_argument("target", help="a list page URL, or a saved list page / feed file")
-    p.add_argument("--url", default="", help="the URL a saved page came from")
-    p.add_argument("--name", default="new_board", help="the board name for the printed row")
-    p.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace, settings: Any) -> int:
-    try:
-        response = load(args.target, args.url)
-    except (OSError, ValueError) as e:
-        print(f"detect: cannot read {args.target}: {e}")
-        return 2
-    ranked = detect_board(response, args.name if NAME_RE.match(args.name) else "new_board")
-    best = ranked[0] if ranked else None
-    if best is None or len(best.posts) < 2:
-        tried = ", ".join(f"`{c.engine}` {c.error or len(c.posts)}" for c in ranked) or "none"
-        print(
-            f"detect: {response.url}: no board found: no engine extracts two posts "
-            f"(posts per engine tried: {tried}); write the row by hand (docs/engines.md)"
-        )
-        return 1
-    if not NAME_RE.match(args.name):
-        print(f"detect: --name {args.name!r} must match {NAME_RE.pattern}")
-        return 2
-    runner = ranked[1] if len(ranked) > 1 else None
-    second = (
-        f"; runner-up `{runner.engine}` ({len(runner.posts)} posts, {runner.complete:.0%} complete)"
-        if runner
-        else "; no runner-up"
-    )
-    print(
-        f"# engine `{best.engine}`: {len(best.posts)} posts, {best.complete:.0%} complete "
-        f"(id, title, URL, date), fingerprints {best.score:.0%}; confidence {best.confidence:.2f}"
-        + second
-    )
-    print(catalog_row(best.raw))
-    posts = best.posts
-    print(f"# first {min(5, len(posts))} of {len(posts)} posts:")
-    for post in posts[:5]:
-        when = post.published.isoformat() if post.published else "-"
-        pin = " [pinned]" if post.pinned else ""
-        print(f"#   {post.post_id:>10}  {when:25}  {post.title}{pin}  <{post.url}>")
-    return 0
 
 
 def detect_board(
@@ -159,10 +113,8 @@ def load(target: str, url: str = "") -> TextResponse:
         if meta.exists() and (kind := json.loads(meta.read_text()).get("content_type")):
             headers["Content-Type"] = kind
     elif re.match(r"^https?://", target):
-        request = urllib.request.Request(target, headers={"User-Agent": USER_AGENT})
-        with urllib.request.urlopen(request, timeout=20) as answer:  # a CLI, not a spider
-            body, url = answer.read(), answer.geturl()
-            headers["Content-Type"] = answer.headers.get("Content-Type", "")
+        fetched = fetch_capped(target, limit=DOWNLOAD_MAXSIZE, user_agent=USER_AGENT)
+        body, url, headers["Content-Type"] = fetched.body, fetched.url, fetched.content_type
     else:
         raise ValueError("neither an existing file nor an http(s) URL")
     looks_xml = body.lstrip()[:200].lower().startswith((b"<?xml", b"<rss", b"<feed"))

@@ -37,20 +37,23 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any, ClassVar, NoReturn
 
 import scrapy
-from scrapy.exceptions import CloseSpider
+from scrapy.exceptions import CloseSpider, DownloadTimeoutError
 from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import error as net_error
 
 from noticecrawler.catalog import BoardDef, CatalogError, register_engine
 from noticecrawler.encoding import fix_encoding
 from noticecrawler.extract import select, with_query
 from noticecrawler.items import Post
 from noticecrawler.pages import PageTracker, StoreFailed
-from noticecrawler.spiders.details import DetailReader
+from noticecrawler.politeness import EndsCrawl
+from noticecrawler.spiders.details import DetailReader, page_ids
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +103,11 @@ class BoardSpider(DetailReader):
         super().__init__(*args, **kwargs)
         self.emitted: set[str] = set()
         self.first_crawl = True
+        #: the board's last run did not finish (killed, failed mid-paging): pages on past known
+        #: rows, up to the page limit, so posts of pages that run never stored are not lost
+        self.catch_up = False
+        #: post ids stored before the unfinished run a catch-up crawl follows
+        self.known_before: set[str] = set()
         self.clock = lambda: datetime.now(self.board.zone)
 
     # --- paging ----------------------------------------------------------------------------
@@ -155,6 +163,9 @@ class BoardSpider(DetailReader):
         for start in range(0, len(fresh), size):
             chunk = fresh[start : start + size]
             batch = tracker.expect(response.url, len(chunk)) if tracker is not None else None
+            if batch is not None and start == 0 and "cached" not in response.flags:
+                # read in full (not a 304): the store marks posts the page no longer shows
+                batch.page_ids = page_ids(posts)
             for post in chunk:
                 post.list_url = response.url
                 yield post
@@ -164,8 +175,9 @@ class BoardSpider(DetailReader):
                 )
             except StoreFailed as exc:  # already logged by the store pipeline
                 self.end_crawl(str(exc), "store_failed")
+        revalidated = "cached" in response.flags  # a 304: no detail page changed either
         for post in fresh:
-            if self.wants_detail(statuses.get(post.post_id)):
+            if self.wants_detail(statuses.get(post.post_id), post, revalidated):
                 yield self.detail_request(post)
         if not posts:
             stats.inc_value("noticecrawler/paging/end_of_board")
@@ -179,6 +191,9 @@ class BoardSpider(DetailReader):
             known = statuses.get(regular[-1].post_id, "seen") != "new"
         else:
             known = page > 1 and not any(statuses.get(p.post_id) == "new" for p in fresh)
+        if known and self.catch_up and regular:
+            # after an unfinished run: stop only where the rows were known before it
+            known = regular[-1].post_id in self.known_before
         if known:
             stats.inc_value("noticecrawler/paging/stopped_at_known")
             return
@@ -214,14 +229,31 @@ class BoardSpider(DetailReader):
         stats.set_value("noticecrawler/error_detail", detail)
         raise CloseSpider(reason)
 
-    def list_failed(self, failure: Any) -> None:
-        request = failure.request
-        stats = self.crawler.stats
-        assert stats is not None
-        stats.inc_value("noticecrawler/errors/list_request")
-        detail = f"list page {request.url} failed: {failure.getErrorMessage()}"
-        stats.set_value("noticecrawler/error_detail", f"board `{self.board.name}`: {detail}")
+    def list_failed(self, failure: Any) -> Iterator[Any]:
+        """A list page that still failed after the retries ends the crawl as an error of the
+        run: ``unreachable`` (refused, reset, DNS), ``timeout``, ``http_5xx`` or
+        ``http_error``; the project's own stops (robots.txt, host busy, page too large) end it
+        with their reason.
+        (A generator: the crawl is closed from the errback's output, without a second log line
+        and traceback from Scrapy.)"""
+        if isinstance(failure.value, EndsCrawl):  # robots.txt, host busy, page too large
+            self.fail_board(str(failure.value), failure.value.reason)
+        reason, why = list_failure(failure)
+        detail = f"list page {failure.request.url} failed: {why}"
         self.logger.error("board `%s`: %s", self.board.name, detail)
+        self.end_crawl(f"board `{self.board.name}`: {detail}", reason)
+        yield from ()
+
+
+def list_failure(failure: Any) -> tuple[str, str]:
+    """(finish reason, what happened) of a failed list request."""
+    if failure.check(HttpError):
+        status = failure.value.response.status
+        return ("http_5xx" if status >= 500 else "http_error"), f"HTTP {status}"
+    message = failure.getErrorMessage() or type(failure.value).__name__
+    if failure.check(DownloadTimeoutError, net_error.TimeoutError, net_error.TCPTimedOutError):
+        return "timeout", message
+    return "unreachable", message
 
 
 def _contract_method(board: BoardDef) -> Any:

@@ -1,4 +1,4 @@
-"""The main job, shown end to end on the demo board with nothing installed.
+"""``noticecrawler demo``: the main job, shown end to end on the demo board with nothing installed.
 
 Starts the demo board server, crawls the `demo` board into PostgreSQL (the embedded one unless
 DATABASE_URL is set) and prints the posts it found and which are new; then adds a post on the
@@ -7,6 +7,7 @@ board and crawls again, showing exactly that one as new, and the pushes it would
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shutil
 import subprocess
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from noticecrawler.commands import command
+from noticecrawler.commands.db import upgrade
 from noticecrawler.db import connect, queries
-from noticecrawler.db.settings import database_url
+from noticecrawler.db.settings import database_url, redact
 from noticecrawler.settings import child_env
 
 BOARD = "demo"
@@ -25,6 +28,15 @@ DEMO_DEVICE = "console-demo-device"
 DEMO_KEYWORD = "장학금"
 ZONE = ZoneInfo("Asia/Seoul")
 SHOWN = 12
+
+
+def add_arguments(subparsers: Any) -> None:
+    p = command(subparsers, "demo", run, "the main job on the demo board")
+    p.add_argument("--keep", action="store_true", help="keep the demo board's stored posts")
+
+
+def run(args: argparse.Namespace, settings: Any) -> int:
+    return run_demo(settings, keep=args.keep)
 
 
 def crawl(board: str, env: dict[str, str]) -> dict[str, Any]:
@@ -80,11 +92,10 @@ def _when(p: dict[str, Any]) -> str:
 
 
 def run_demo(settings: Any, keep: bool = False) -> int:
-    from noticecrawler.cli import upgrade_db
     from noticecrawler.demo.server import DemoServer
 
     url = database_url(settings)
-    upgrade_db(settings)
+    upgrade(url)
     seed_subscriber(url)
     home = Path(settings.get("NOTICECRAWLER_HOME"))
     if not keep:
@@ -95,7 +106,7 @@ def run_demo(settings: Any, keep: bool = False) -> int:
     logging.getLogger("noticecrawler.demo").setLevel(logging.WARNING)
     with DemoServer() as server:
         env = child_env(DATABASE_URL=url, DEMO_BOARD_URL=server.url, NOTICECRAWLER_HOME=str(home))
-        print(f"demo board: {server.url}/{BOARD}/list   database: {url}\n")
+        print(f"demo board: {server.url}/{BOARD}/list   database: {redact(url)}\n")
         print("1) first crawl of the board (stored silently: no alert flood for a new board)")
         show(url, crawl(BOARD, env))
         print("\n2) crawl again, nothing changed on the board")

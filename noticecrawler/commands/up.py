@@ -20,6 +20,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from noticecrawler.commands import command
 from noticecrawler.db import connect, migrate, queries
 from noticecrawler.db.settings import database_url, redact
 from noticecrawler.settings import child_env
@@ -28,9 +29,11 @@ QUEUES = "crawl_tasks,notify_tasks,celery"
 
 
 def add_arguments(subparsers: Any) -> None:
-    p = subparsers.add_parser(
+    p = command(
+        subparsers,
         "up",
-        help="development: embedded servers, demo board, a worker for both queues and beat",
+        run,
+        "development: embedded servers, demo board, a worker for both queues and beat",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -41,7 +44,6 @@ def add_arguments(subparsers: Any) -> None:
     )  # fmt: skip
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
     p.add_argument("--crawls", type=int, default=0, help="stop after this many crawl runs")
-    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
@@ -169,20 +171,3 @@ def _stop(procs: list[Any]) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m noticecrawler.up`` (until ``noticecrawler up`` is wired into the CLI)."""
-    import logging
-
-    from scrapy.utils.project import get_project_settings
-
-    parser = argparse.ArgumentParser(prog="noticecrawler")
-    add_arguments(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.WARNING)
-    return int(args.handler(args, get_project_settings()))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
