@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             f"(posts per engine tried: {tried}); write the row by hand (docs/engines.md)"
         )
         return 1
-    if not NAME_RE.match(args.name):
+    if not NAME_RE.match(args.name):  # a row that would not load
         print(f"detect: --name {args.name!r} must match {NAME_RE.pattern}")
         return 2
     runner = ranked[1] if len(ranked) > 1 else None
