@@ -14,11 +14,12 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery
 from celery.exceptions import Ignore, Reject, Retry
 from kombu import Exchange, Queue
 
 from dispatch import config as dispatch_config
+from dispatch.limits import WorkerLimitsTask
 from dispatch.schedule import CRAWL_QUEUE, beat_schedule, catalog_boards
 from noticecrawler.redaction import install_log_redaction, redact, redact_value
 
@@ -85,9 +86,10 @@ class SecretRedacted(RuntimeError):
     """A task's exception whose message held a password, re-raised with it masked."""
 
 
-class RedactingTask(Task):
+class RedactingTask(WorkerLimitsTask):
     """Passwords never reach the result backend: an exception message or a returned string
-    that holds one is masked before Celery stores it."""
+    that holds one is masked before Celery stores it. Time limits travel with no message:
+    each worker applies its own (dispatch/limits.py)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:

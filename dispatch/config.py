@@ -71,13 +71,11 @@ def from_settings(module: ModuleType) -> DispatchConfig:
     backend = str(setting(module, "CELERY_RESULT_BACKEND") or "") or (
         broker if is_redis(broker) else None
     )
-    lock_url = str(setting(module, "CRAWL_LOCK_URL") or "")
-    if not lock_url:
-        lock_url = next((u for u in (backend, broker) if u and is_redis(u)), "")
-    if not lock_url:
-        from noticecrawler.db.embedded import redis_url
+    from noticecrawler.boardlock import resolve_lock_url
 
-        lock_url = redis_url(home)
+    lock_url = resolve_lock_url(
+        str(setting(module, "CRAWL_LOCK_URL") or ""), backend or "", broker, home
+    )
     time_limit = float(setting(module, "CRAWL_TIME_LIMIT"))
     return DispatchConfig(
         broker_url=broker,

@@ -7,12 +7,13 @@ a malformed one with a message naming the board and the field.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -22,6 +23,35 @@ _INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 SELECTOR_FIELDS = ("row", "title", "link", "date", "author", "category", "pinned", "attachments")
+
+#: the package whose modules define the board engines; importing it registers them
+ENGINE_PACKAGE = "noticecrawler.spiders.engines"
+
+
+class EngineSpec(Protocol):
+    """What the catalog needs of a board engine: its field defaults and required fields."""
+
+    @property
+    def defaults(self) -> Mapping[str, Any]: ...
+
+    @property
+    def required(self) -> tuple[str, ...]: ...
+
+
+_ENGINES: dict[str, EngineSpec] = {}
+
+
+def register_engine(name: str, spec: EngineSpec) -> None:
+    """Hand an engine to the catalog (engines call this when they are defined)."""
+    _ENGINES[name] = spec
+
+
+def known_engines() -> Mapping[str, EngineSpec]:
+    """The registered engines; the engine package is loaded by name on first use (as Scrapy
+    loads ``SPIDER_MODULES``), so the catalog imports no spider and stays a leaf."""
+    if not _ENGINES:
+        importlib.import_module(ENGINE_PACKAGE)
+    return _ENGINES
 
 
 class CatalogError(ValueError):
@@ -76,6 +106,12 @@ class BoardDef:
     detail_date: str = ""
     detail_body: str = ""
     detail_attachments: str = ""
+    #: with ``check_edits``: only posts younger than this many days are revalidated
+    check_edits_days: int = 14
+    #: "obey" (default) or "ignore" robots.txt; "ignore" needs a ``reason``
+    robots: str = "obey"
+    #: why this board may ignore robots.txt (required with ``robots = "ignore"``)
+    reason: str = ""
     #: engine-specific extras (documented by each engine)
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -104,20 +140,22 @@ def parse_interval(value: object) -> int:
 
 
 def build_board(
-    raw: Mapping[str, Any], defaults: Mapping[str, Any], substitutions: Mapping[str, str]
+    raw: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    substitutions: Mapping[str, str],
+    engines: Mapping[str, EngineSpec] | None = None,
 ) -> BoardDef:
     """Validate one raw entry (merged over the catalog defaults and its engine's defaults)."""
-    from noticecrawler.spiders.engines import ENGINES
-
+    registry = known_engines() if engines is None else engines
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         label = name if isinstance(name, str) and name else "?"
         raise CatalogError(label, "name", f"must match {NAME_RE.pattern}, got {name!r}")
     engine_name = raw.get("engine", defaults.get("engine", "table"))
-    engine = ENGINES.get(engine_name)
+    engine = registry.get(engine_name)
     if engine is None:
         raise CatalogError(
-            name, "engine", f"unknown engine {engine_name!r}; known: {sorted(ENGINES)}"
+            name, "engine", f"unknown engine {engine_name!r}; known: {sorted(registry)}"
         )
     values: dict[str, Any] = {**engine.defaults, **defaults, **raw, "engine": engine_name}
     for key, value in values.items():
@@ -173,6 +211,16 @@ def _check(board: BoardDef, required: tuple[str, ...]) -> None:
         raise CatalogError(board.name, "timezone", f"unknown timezone {board.timezone!r}") from None
     if board.max_pages < 0 or board.first_crawl_max_pages < 0:
         raise CatalogError(board.name, "max_pages", "must not be negative")
+    if board.robots not in ("obey", "ignore"):
+        raise CatalogError(
+            board.name, "robots", f"must be 'obey' or 'ignore', got {board.robots!r}"
+        )
+    if board.robots == "ignore" and not board.reason.strip():
+        raise CatalogError(
+            board.name, "reason", 'is required with robots = "ignore" (say why the board may)'
+        )
+    if board.check_edits_days < 1:
+        raise CatalogError(board.name, "check_edits_days", "must be at least 1")
     if board.detail_url and "{id}" not in board.detail_url:
         raise CatalogError(board.name, "detail_url", "must contain {id}")
 

@@ -14,6 +14,8 @@ noticecrawler detect URL|FILE guess a board's engine, print a catalog row
 noticecrawler exporter        Prometheus metrics on :9808/metrics (--once: print them)
 noticecrawler serve-demo      run the demo board server in the foreground
 noticecrawler users|devices|subscriptions|notifications|push-test   notification operations
+noticecrawler api             the HTTP API and the operator page (/admin/)
+noticecrawler users token USER   an API token for a user (--admin: for /v1/admin)
 
 The project's own errors (catalog, database, broker, unknown board) end the command with one
 line on stderr and exit status 2. Each command is a module of noticecrawler/commands/.
@@ -33,8 +35,10 @@ from noticecrawler.commands import COMMANDS, add_all
 from noticecrawler.errors import EXIT_FAILURE, one_line
 from noticecrawler.redaction import install_log_redaction
 
+#: exit status of a command whose reader went away (128 + SIGPIPE), as a shell reports it
+EXIT_PIPE_CLOSED = 141
 #: command modules that live outside noticecrawler/commands/ (full dotted paths)
-PLUGGED: tuple[str, ...] = ()
+PLUGGED: tuple[str, ...] = ("noticecrawler.api.command",)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,13 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         status = int(args.handler(args, settings) or 0)
-        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        sys.stdout.flush()  # a closed pipe shows here, not at the interpreter's final flush
         return status
     except BrokenPipeError:
-        # the reader went away (`noticecrawler posts demo | head`): stop quietly
+        # the reader went away (`noticecrawler posts demo | head`): stop quietly, with the
+        # status a shell reports for SIGPIPE (stdout pointed at /dev/null for the final flush)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return EXIT_PIPE_CLOSED
     except Exception as exc:
         line = one_line(exc)
         if line is None:

@@ -44,7 +44,11 @@ def assess(board: BoardDef, row: dict[str, Any] | None, now: datetime) -> Health
     if last_ok is None or now - last_ok > limit:
         last = when(last_ok, board.zone, seconds=True) if last_ok else "never"
         return Health(board.name, "stale", f"last clean run: {last} (interval {board.interval}s)")
-    return Health(board.name, "ok", f"last clean run {when(last_ok, board.zone, seconds=True)}")
+    throttled = row.get("throttled") or 0
+    note = f"; throttled {throttled}x by the host (429/503 Retry-After)" if throttled else ""
+    return Health(
+        board.name, "ok", f"last clean run {when(last_ok, board.zone, seconds=True)}{note}"
+    )
 
 
 def board_health(settings: Any, now: datetime | None = None) -> list[Health]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC
 from http.client import HTTPException
 from typing import Any
 
@@ -20,37 +21,42 @@ def add_arguments(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    from noticecrawler.catalog import CatalogError
-    from noticecrawler.detect import catalog_row, guess_engine, load, try_guess
+    from noticecrawler.detect import catalog_row, detect_board, load
+    from noticecrawler.sizes import PageTooLarge
 
     try:
         response = load(args.target, args.url)
+    except PageTooLarge as e:  # read under the crawl's own cap, never whole
+        print(f"detect: {e}", file=sys.stderr)
+        return 2
     except (OSError, ValueError, HTTPException) as e:
         print(f"detect: cannot read {args.target}: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    guess = guess_engine(response)
-    if guess is None:
+    ranked = detect_board(response, args.name)
+    best = ranked[0] if ranked else None
+    if best is None or len(best.posts) < 2:
+        tried = ", ".join(f"`{c.engine}` {len(c.posts)}" for c in ranked) or "none"
         print(
-            f"detect: {response.url}: no board found: no table rows, list items or feed "
-            "entries with links; write the row by hand (docs/engines.md)"
+            f"detect: {response.url}: no board found: no engine extracts two posts "
+            f"(posts per engine tried: {tried}); write the row by hand (docs/engines.md)"
         )
         return 1
-    try:
-        raw, posts = try_guess(args.name, response, guess)
-    except CatalogError as e:
-        print(f"detect: {response.url}: looks like `{guess.engine}` ({guess.reason}) but {e}")
-        return 1
-    if not posts:
-        print(
-            f"detect: {response.url}: looks like `{guess.engine}` ({guess.reason}) but the "
-            "engine's selectors find no posts; set `row`/`title`/`link` by hand"
-        )
-        return 1
-    print(f"# engine `{guess.engine}`: {guess.reason}")
-    print(catalog_row(raw))
+    runner = ranked[1] if len(ranked) > 1 else None
+    second = (
+        f"; runner-up `{runner.engine}` ({len(runner.posts)} posts, {runner.complete:.0%} complete)"
+        if runner
+        else "; no runner-up"
+    )
+    print(
+        f"# engine `{best.engine}`: {len(best.posts)} posts, {best.complete:.0%} complete "
+        f"(id, title, URL, date), fingerprints {best.score:.0%}; confidence {best.confidence:.2f}"
+        + second
+    )
+    print(catalog_row(best.raw))
+    posts = best.posts
     print(f"# first {min(5, len(posts))} of {len(posts)} posts:")
     for post in posts[:5]:
-        time = when(post.published, post.published.tzinfo) if post.published else "-"
+        time = when(post.published, post.published.tzinfo or UTC) if post.published else "-"
         pin = " [pinned]" if post.pinned else ""
         print(f"#   {post.post_id:>10}  {time:22}  {post.title}{pin}  <{post.url}>")
     return 0

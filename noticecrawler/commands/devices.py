@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from noticecrawler.commands import command, refs
+from noticecrawler.errors import Refused
 from noticecrawler.notify import accounts
 
 
@@ -22,7 +23,12 @@ def add_arguments(subparsers: Any) -> None:
 
 def add(args: argparse.Namespace, settings: Any) -> int:
     with refs.conn(settings) as conn:
-        device = accounts.add_device(conn, refs.user(conn, args.user), args.token, args.platform)
+        try:
+            device = accounts.add_device(
+                conn, refs.user(conn, args.user), args.token, args.platform
+            )
+        except ValueError as exc:
+            raise Refused(f"device not added: {exc}") from None
         print(f"device {device}")
     return 0
 

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
                 f"{when(r['started_at'], zone, seconds=True)}  "
                 f"{r['finish_reason'] or 'running':14} "
                 f"pages={r['pages']} requests={r['requests']} 304={r['not_modified']} "
-                f"items={r['items']} new={r['new']} errors={r['errors']} "
+                f"items={r['items']} new={r['new']} deleted={r.get('deleted', 0)} "
+                f"throttled={r.get('throttled', 0)} errors={r['errors']} "
                 f"{r['error_detail'] or ''}"
             )
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from noticecrawler.catalog import catalog_from_settings
 from noticecrawler.commands import command, refs
 from noticecrawler.errors import Refused
 from noticecrawler.notify import accounts
@@ -24,10 +25,11 @@ def add_arguments(subparsers: Any) -> None:
 
 
 def add(args: argparse.Namespace, settings: Any) -> int:
+    known = {b.name for b in catalog_from_settings(settings)}
     with refs.conn(settings) as conn:
         try:
             sub = accounts.add_subscription(
-                conn, refs.user(conn, args.user), args.keyword, args.negative, args.board
+                conn, refs.user(conn, args.user), args.keyword, args.negative, args.board, known
             )
         except ValueError as exc:
             raise Refused(f"subscription not added: {exc}") from None

@@ -23,6 +23,7 @@ class NotifyConfig:
     retry_base_delay: float = _S.NOTIFY_RETRY_BASE_DELAY
     retry_max_delay: float = _S.NOTIFY_RETRY_MAX_DELAY
     lease_seconds: float = _S.NOTIFY_LEASE_SECONDS
+    requeue_after: float = _S.NOTIFY_REQUEUE_AFTER
     fcm_timeout: tuple[float, float] = (
         _S.NOTIFY_FCM_CONNECT_TIMEOUT,
         _S.NOTIFY_FCM_READ_TIMEOUT,
@@ -44,12 +45,19 @@ class NotifyConfig:
             raise ValueError("NOTIFY_RETRY_BASE_DELAY must be between 0 and NOTIFY_RETRY_MAX_DELAY")
         if self.sweep_interval <= 0 or self.sweep_age <= 0:
             raise ValueError("NOTIFY_SWEEP_INTERVAL and NOTIFY_SWEEP_AGE must be positive")
+        if self.lease_seconds <= 0 or self.requeue_after <= 0:
+            raise ValueError("NOTIFY_LEASE_SECONDS and NOTIFY_REQUEUE_AFTER must be positive")
 
     def retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before retry number ``attempt`` (1 = the first retry): the exponential
-        backoff or FCM's Retry-After, whichever is longer, capped at the max delay."""
-        backoff = self.retry_base_delay * 2 ** max(0, attempt - 1)
-        return min(self.retry_max_delay, max(backoff, retry_after or 0.0))
+        """Seconds before retry number ``attempt`` (1 = the first retry)."""
+        return retry_delay(attempt, retry_after, self.retry_base_delay, self.retry_max_delay)
+
+
+def retry_delay(attempt: int, retry_after: float | None, base: float, cap: float) -> float:
+    """Seconds before retry number ``attempt`` (1 = the first retry) of one device: the
+    exponential backoff or that device's Retry-After, whichever is longer, at most ``cap``."""
+    backoff = base * 2 ** max(0, attempt - 1)
+    return float(min(cap, max(backoff, retry_after or 0.0)))
 
 
 def setting(module: ModuleType, name: str) -> Any:
@@ -67,6 +75,7 @@ def from_settings(module: ModuleType | None = None) -> NotifyConfig:
         retry_base_delay=float(setting(module, "NOTIFY_RETRY_BASE_DELAY")),
         retry_max_delay=float(setting(module, "NOTIFY_RETRY_MAX_DELAY")),
         lease_seconds=float(setting(module, "NOTIFY_LEASE_SECONDS")),
+        requeue_after=float(setting(module, "NOTIFY_REQUEUE_AFTER")),
         fcm_timeout=(
             float(setting(module, "NOTIFY_FCM_CONNECT_TIMEOUT")),
             float(setting(module, "NOTIFY_FCM_READ_TIMEOUT")),

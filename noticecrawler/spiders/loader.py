@@ -8,12 +8,11 @@ from scrapy.spiderloader import SpiderLoader
 
 from noticecrawler.catalog import BoardDef, CatalogError, catalog_from_settings
 from noticecrawler.spiders.base import BoardSpider
+from noticecrawler.spiders.engines import ENGINES
 
 
 def spider_class(board: BoardDef) -> type[BoardSpider]:
     """The spider of one catalog board: its engine's base with ``name`` and ``board`` set."""
-    from noticecrawler.spiders.engines import ENGINES
-
     base = ENGINES[board.engine]
     return type(
         f"{board.name.title().replace('_', '')}Spider",
