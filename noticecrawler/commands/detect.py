@@ -21,6 +21,7 @@ def add_arguments(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
+    from noticecrawler.catalog import NAME_RE
     from noticecrawler.detect import catalog_row, detect_board, load
     from noticecrawler.sizes import PageTooLarge
 
@@ -32,15 +33,18 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except (OSError, ValueError, HTTPException) as e:
         print(f"detect: cannot read {args.target}: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    ranked = detect_board(response, args.name)
+    ranked = detect_board(response, args.name if NAME_RE.match(args.name) else "new_board")
     best = ranked[0] if ranked else None
     if best is None or len(best.posts) < 2:
-        tried = ", ".join(f"`{c.engine}` {len(c.posts)}" for c in ranked) or "none"
+        tried = ", ".join(f"`{c.engine}` {c.error or len(c.posts)}" for c in ranked) or "none"
         print(
             f"detect: {response.url}: no board found: no engine extracts two posts "
             f"(posts per engine tried: {tried}); write the row by hand (docs/engines.md)"
         )
         return 1
+    if not NAME_RE.match(args.name):
+        print(f"detect: --name {args.name!r} must match {NAME_RE.pattern}")
+        return 2
     runner = ranked[1] if len(ranked) > 1 else None
     second = (
         f"; runner-up `{runner.engine}` ({len(runner.posts)} posts, {runner.complete:.0%} complete)"

@@ -27,5 +27,6 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 def format_post(p: dict[str, Any], zone: tzinfo, mark: str = "") -> str:
     pin = "[pinned] " if p.get("pinned") else ""
     gone = f"[deleted {when(p['deleted_at'], zone)}] " if p.get("deleted_at") else ""
-    published = when(p.get("published_at"), zone)
-    return f"{mark:5}{p['post_id']:>6}  {published}  {pin}{gone}{p['title']}"
+    return (
+        f"{mark:5}{p['post_id']:>6}  {when(p.get('published_at'), zone)}  {pin}{gone}{p['title']}"
+    )

@@ -1,8 +1,9 @@
 """``noticecrawler up``: the whole system on one machine, for development.
 
 Starts (or reuses) the embedded PostgreSQL and Redis under NOTICECRAWLER_HOME unless
-DATABASE_URL / CELERY_BROKER_URL point elsewhere, applies the migrations, serves the demo board
-and the Prometheus metrics, and runs one Celery worker for both queues plus beat. It crawls
+DATABASE_URL / CELERY_BROKER_URL point elsewhere, applies the migrations, serves the demo board,
+the Prometheus metrics and the HTTP API with its operator page (``/admin/``), and runs one Celery
+worker for both queues plus beat. It crawls
 every board once right away, then as beat schedules them, adds a post to the demo board now and
 then (every other one mentions 장학금, the demo subscriber's keyword), and prints each crawl run
 and each push as it happens. Logs (worker, beat, the demo board's access log) go to files under
@@ -49,6 +50,7 @@ def add_arguments(subparsers: Any) -> None:
     )  # fmt: skip
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
     p.add_argument("--crawls", type=int, default=0, help="stop after this many crawl runs")
+    p.add_argument("--no-api", action="store_true", help="do not start the HTTP API")
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     print(f"broker      {redact(broker)}")
     print(f"demo board  {demo_url}/demo/list")
     print(f"metrics     {metrics_url}")
-    print(f"logs        {home / 'worker.log'}, {home / 'beat.log'}, {demo_log}")
+    print(f"logs        {home / 'worker.log'}, {home / 'beat.log'}, {home / 'api.log'}, {demo_log}")
     celery = [sys.executable, "-m", "celery", "-A", "dispatch.celery_app"]
     procs = [
         subprocess.Popen(
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
     ]  # fmt: skip
+    api = None if args.no_api else _api(settings, env, home)
     try:
         # crawl everything once now (beat's first run is one interval away)
         _first_crawls(celery, env, broker)
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(procs)
+        _stop(procs if api is None else [*procs, api])
         if demo is not None:
             demo.stop()
 
@@ -242,6 +245,26 @@ def _demo_server(settings: Any) -> tuple[Any, str]:
         print(f"port {port} is taken: using the demo board already serving at {url}")
         return None, url
     return server, server.url
+
+
+def _api(settings: Any, env: dict[str, str], home: Path) -> subprocess.Popen[bytes] | None:
+    """The HTTP API (noticecrawler api) on API_HOST:API_PORT, unless the port is taken; its
+    URLs are printed. Its exit does not stop the rest (see api.log)."""
+    import socket
+
+    host, port = settings.get("API_HOST", "127.0.0.1"), settings.getint("API_PORT", 8780)
+    with socket.socket() as probe:
+        if probe.connect_ex((host, port)) == 0:
+            print(f"port {port} is taken: the API is not started (NOTICECRAWLER_API_PORT)")
+            return None
+    url = f"http://{host}:{port}"
+    print(f"API         {url}/v1  (docs {url}/docs)")
+    print(f"admin page  {url}/admin/  (token: noticecrawler users token --admin)")
+    with open(home / "api.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "noticecrawler.cli", "api", "--host", host, "--port", str(port)],
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
 
 
 def _stop(procs: list[Any]) -> None:

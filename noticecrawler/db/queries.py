@@ -17,9 +17,10 @@ WITH incoming AS (
     SELECT * FROM unnest(
         %(board)s::text[], %(post_id)s::text[], %(title)s::text[], %(url)s::text[],
         %(author)s::text[], %(published_at)s::timestamptz[], %(published_source)s::text[],
-        %(category)s::text[], %(pinned)s::boolean[], %(attachments)s::jsonb[], %(body)s::text[]
+        %(category)s::text[], %(pinned)s::boolean[], %(attachments)s::jsonb[], %(body)s::text[],
+        %(raw_title)s::text[]
     ) AS t(board, post_id, title, url, author, published_at, published_source, category,
-           pinned, attachments, body)
+           pinned, attachments, body, raw_title)
 ),
 old AS (
     SELECT p.id, p.post_id, p.title, p.body,
@@ -44,6 +45,13 @@ queued AS (
 revised AS (
     INSERT INTO post_revisions (post_id, title, body)
     SELECT id, title, body FROM old WHERE changed
+),
+-- a new post whose title had control or bidi characters stripped keeps the raw one
+raw_kept AS (
+    INSERT INTO post_revisions (post_id, title, body)
+    SELECT n.id, i.raw_title, NULL
+    FROM inserted n JOIN incoming i ON i.post_id = n.post_id
+    WHERE i.raw_title IS NOT NULL
 ),
 touched AS (
     UPDATE posts p SET
@@ -87,6 +95,7 @@ def post_params(board: str, posts: Sequence[Mapping[str, Any]], announce: bool) 
         "pinned": [bool(p.get("pinned")) for p in posts],
         "attachments": [json.dumps(p.get("attachments") or []) for p in posts],
         "body": col("body"),
+        "raw_title": col("raw_title"),
         "announce": announce,
     }
 
