@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import socket
 import stat
+import subprocess
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,9 @@ def test_worker_logs_and_result_backend_hold_no_password(tmp_path, demo_server) 
             assert stored and SECRET.encode() not in stored
         finally:
             d.stop_all()
+            for proc in d.procs:  # reaped here, not left to the garbage collector
+                with suppress(subprocess.TimeoutExpired):
+                    proc.wait(15)
 
 
 def test_embedded_redis_requires_its_password_and_keeps_files_private(tmp_path: Path) -> None:
