@@ -1,0 +1,283 @@
+"""Every SQL statement of the API, as named async functions with bound parameters.
+
+The schema is the migrations' (noticecrawler/db/migrations); the API's own table, ``api_tokens``,
+is in 0007_api.sql.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+Conn = psycopg.AsyncConnection[Any]
+Row = dict[str, Any]
+
+
+async def _rows(conn: Conn, query: Any, params: Any = ()) -> list[Row]:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query, params)
+    return await cur.fetchall()
+
+
+async def _row(conn: Conn, query: Any, params: Any = ()) -> Row | None:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query, params)
+    return await cur.fetchone()
+
+
+async def ping(conn: Conn) -> None:
+    await conn.execute("SELECT 1")
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+async def token_principal(conn: Conn, digest: bytes) -> Row | None:
+    """The live token with this SHA-256 (its id, user and admin flag); marks it used."""
+    return await _row(
+        conn,
+        """
+        UPDATE api_tokens SET last_used_at = now()
+        WHERE token_sha256 = %s AND revoked_at IS NULL
+        RETURNING id, user_id, admin
+        """,
+        (digest,),
+    )
+
+
+# --- devices ----------------------------------------------------------------------------------
+
+
+async def register_device(conn: Conn, user_id: int, token: str, platform: str) -> Row:
+    """Insert the token, or move it to this user (one row per token, whoever registers it)."""
+    row = await _row(
+        conn,
+        """
+        INSERT INTO devices (user_id, fcm_token, platform) VALUES (%s, %s, %s)
+        ON CONFLICT (fcm_token) DO UPDATE SET
+            user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, active = true,
+            last_error = NULL, last_error_at = NULL, updated_at = now()
+        RETURNING id, fcm_token AS token, platform, active, created_at, updated_at,
+                  (xmax = 0) AS created
+        """,
+        (user_id, token, platform),
+    )
+    assert row is not None
+    return row
+
+
+async def user_devices(conn: Conn, user_id: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """
+        SELECT id, fcm_token AS token, platform, active, last_error, created_at, updated_at
+        FROM devices WHERE user_id = %s ORDER BY id
+        """,
+        (user_id,),
+    )
+
+
+async def device_owner(conn: Conn, token: str) -> int | None:
+    row = await _row(conn, "SELECT user_id FROM devices WHERE fcm_token = %s", (token,))
+    return None if row is None else int(row["user_id"])
+
+
+async def delete_device(conn: Conn, user_id: int, token: str) -> bool:
+    cur = await conn.execute(
+        "DELETE FROM devices WHERE fcm_token = %s AND user_id = %s", (token, user_id)
+    )
+    return cur.rowcount > 0
+
+
+# --- subscriptions ----------------------------------------------------------------------------
+
+
+async def user_subscriptions(conn: Conn, user_id: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """
+        SELECT id, keywords, negative_keywords, boards, created_at, updated_at
+        FROM subscriptions WHERE user_id = %s ORDER BY id
+        """,
+        (user_id,),
+    )
+
+
+async def replace_subscriptions(
+    conn: Conn, user_id: int, subscriptions: Sequence[tuple[list[str], list[str], list[str]]]
+) -> None:
+    """The user's subscriptions become exactly these (keywords, negative keywords, boards);
+    run inside a transaction. The user's row lock orders two replacements of one user."""
+    await conn.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+    await conn.execute("DELETE FROM subscriptions WHERE user_id = %s", (user_id,))
+    if not subscriptions:
+        return
+    cur = conn.cursor()
+    await cur.executemany(
+        """
+        INSERT INTO subscriptions (user_id, keywords, negative_keywords, boards)
+        VALUES (%s, %s, %s, %s)
+        """,
+        [(user_id, k, n, b or None) for k, n, b in subscriptions],
+    )
+
+
+# --- posts ------------------------------------------------------------------------------------
+
+
+async def has_column(conn: Conn, table: str, column: str) -> bool:
+    row = await _row(
+        conn,
+        """
+        SELECT 1 AS found FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = %s AND column_name = %s
+        """,
+        (table, column),
+    )
+    return row is not None
+
+
+def _post_columns(deleted_column: bool) -> sql.Composable:
+    # posts.deleted_at arrives with the crawler's deleted-post detection; until then no post is
+    # deleted
+    deleted = "p.deleted_at IS NOT NULL" if deleted_column else "false"
+    return sql.SQL(
+        "p.id, p.board, p.post_id, p.title, p.url, p.author, p.published_at, p.category, "
+        "p.pinned, p.attachments, p.first_seen_at, p.state = 'edited' AS edited, "
+        + deleted
+        + " AS deleted"
+    )
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` for ILIKE, with the user's own % _ and \\ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def board_posts(
+    conn: Conn,
+    board: str,
+    *,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+    since: datetime | None = None,
+    q: str | None = None,
+    deleted_column: bool = False,
+) -> list[Row]:
+    """A page of the board's posts, newest first by (published_at, id), starting after the
+    ``after`` key (keyset pagination: the index seeks there, however deep)."""
+    where = [sql.SQL("p.board = %(board)s")]
+    if after is not None:
+        where.append(sql.SQL("(p.published_at, p.id) < (%(after_at)s, %(after_id)s)"))
+    if since is not None:
+        where.append(sql.SQL("p.published_at >= %(since)s"))
+    if q:
+        where.append(sql.SQL("p.title ILIKE %(q)s"))
+    query = sql.SQL(
+        "SELECT {cols} FROM posts p WHERE {where} "
+        "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s"
+    ).format(cols=_post_columns(deleted_column), where=sql.SQL(" AND ").join(where))
+    params = {
+        "board": board,
+        "after_at": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "since": since,
+        "q": like_pattern(q) if q else None,
+        "limit": limit,
+    }
+    return await _rows(conn, query, params)
+
+
+async def board_posts_offset(
+    conn: Conn, board: str, *, limit: int, offset: int, deleted_column: bool = False
+) -> list[Row]:
+    """The same page by OFFSET (what keyset pagination replaces; bench/bench_api.py compares)."""
+    query = sql.SQL(
+        "SELECT {cols} FROM posts p WHERE p.board = %(board)s "
+        "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s"
+    ).format(cols=_post_columns(deleted_column))
+    return await _rows(conn, query, {"board": board, "limit": limit, "offset": offset})
+
+
+async def post(conn: Conn, post_id: int, *, deleted_column: bool = False) -> Row | None:
+    query = sql.SQL(
+        "SELECT {cols}, p.body, p.last_seen_at, p.published_source, "
+        "(SELECT count(*) FROM post_revisions r WHERE r.post_id = p.id) AS revisions "
+        "FROM posts p WHERE p.id = %s"
+    ).format(cols=_post_columns(deleted_column))
+    return await _row(conn, query, (post_id,))
+
+
+async def board_counts(conn: Conn) -> dict[str, int]:
+    rows = await _rows(conn, "SELECT board, count(*) AS posts FROM posts GROUP BY board")
+    return {r["board"]: int(r["posts"]) for r in rows}
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+async def user_notifications(conn: Conn, user_id: int, limit: int) -> list[Row]:
+    return await _rows(
+        conn,
+        """
+        SELECT n.id, n.post_id, p.board, p.title, p.url, n.device_id, d.platform, n.status,
+               n.attempts, n.error, n.created_at, n.updated_at
+        FROM devices d
+        JOIN notifications n ON n.device_id = d.id
+        JOIN posts p ON p.id = n.post_id
+        WHERE d.user_id = %s
+        ORDER BY n.id DESC LIMIT %s
+        """,
+        (user_id, limit),
+    )
+
+
+# --- the operator page ------------------------------------------------------------------------
+
+
+async def posts_per_day(conn: Conn, days: int) -> list[Row]:
+    """Posts first stored per board and UTC day, over the last ``days`` days."""
+    return await _rows(
+        conn,
+        """
+        SELECT board, (first_seen_at AT TIME ZONE 'UTC')::date AS day, count(*) AS posts
+        FROM posts
+        WHERE first_seen_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+                               - make_interval(days => %s - 1)
+        GROUP BY 1, 2
+        """,
+        (days,),
+    )
+
+
+async def outbox_depth(conn: Conn) -> Row:
+    """Posts waiting to be announced: not taken yet, and taken but not fully planned."""
+    row = await _row(
+        conn,
+        """
+        SELECT count(*) FILTER (WHERE taken_at IS NULL) AS waiting,
+               count(*) FILTER (WHERE taken_at IS NOT NULL) AS planning
+        FROM notify_outbox WHERE planned_at IS NULL
+        """,
+    )
+    assert row is not None
+    return row
+
+
+async def push_outcomes(conn: Conn, hours: int) -> dict[str, int]:
+    rows = await _rows(
+        conn,
+        """
+        SELECT status, count(*) AS n FROM notifications
+        WHERE updated_at >= now() - make_interval(hours => %s)
+        GROUP BY status
+        """,
+        (hours,),
+    )
+    return {r["status"]: int(r["n"]) for r in rows}

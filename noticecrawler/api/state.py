@@ -1,0 +1,56 @@
+"""What the running app holds: its configuration, the database pool, the token cache, the rate
+limiter and the crawl trigger. One per app (``app.state.nc``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from psycopg_pool import AsyncConnectionPool
+
+from noticecrawler.api.config import ApiConfig
+from noticecrawler.api.crawl import CrawlTrigger
+from noticecrawler.api.ratelimit import RateLimiter
+
+#: a verified token is trusted this long before the database is asked again (a revoked token
+#: stops working within this many seconds)
+TOKEN_CACHE_SECONDS = 10.0
+
+
+@dataclass
+class Principal:
+    """Who is calling: the token's id, its user (None for an admin token of no user), admin."""
+
+    token_id: int
+    user_id: int | None
+    admin: bool
+
+
+@dataclass
+class AppState:
+    config: ApiConfig
+    pool: AsyncConnectionPool
+    limiter: RateLimiter
+    trigger: CrawlTrigger
+    #: posts.deleted_at exists (the crawler's deleted-post detection is in the schema)
+    deleted_column: bool = False
+    _tokens: dict[bytes, tuple[float, Principal | None]] = field(default_factory=dict)
+
+    def cached(self, digest: bytes) -> tuple[bool, Principal | None]:
+        hit = self._tokens.get(digest)
+        if hit is None or time.monotonic() - hit[0] > TOKEN_CACHE_SECONDS:
+            return False, None
+        return True, hit[1]
+
+    def remember(self, digest: bytes, principal: Principal | None) -> None:
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[digest] = (time.monotonic(), principal)
+
+
+def app_state(request: Request) -> AppState:
+    state: Any = request.app.state.nc
+    assert isinstance(state, AppState)
+    return state
