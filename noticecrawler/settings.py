@@ -125,8 +125,9 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 CONCURRENT_ITEMS = 200
 
 # List pages are revalidated on every run (ETag / If-Modified-Since): an unchanged board costs
-# one request answered 304. Detail pages are not cached (`dont_cache`). The policy is RFC2616's
-# without its freshness guess and without serving the cache for a 5xx (see httpcache.py).
+# one request answered 304. Detail pages too, so an edit check is a conditional GET (details.py).
+# The policy is RFC2616's without its freshness guess and without serving the cache for a 5xx
+# (see httpcache.py).
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "noticecrawler.httpcache.RevalidatingPolicy"
 HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
@@ -150,6 +151,9 @@ DOWNLOADER_MIDDLEWARES = {
     "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
 }
 
+#: log lines name a post (board/post id), never print the whole item
+LOG_FORMATTER = "noticecrawler.logformatter.PostLogFormatter"
+
 ITEM_PIPELINES = {
     "noticecrawler.pipelines.NormalizePipeline": 100,
     "noticecrawler.pipelines.StorePipeline": 300,
@@ -169,6 +173,9 @@ NOTICECRAWLER_MAX_PAGES = 10
 #: Timezone of boards whose catalog entry (or [defaults]) names none: their local times are read,
 #: and every command prints times, in it.
 NOTICECRAWLER_DEFAULT_TIMEZONE = os.environ.get("NOTICECRAWLER_DEFAULT_TIMEZONE", "Asia/Seoul")
+#: A lost database connection (PostgreSQL restarted) is opened again and the page's statement
+#: retried for up to this many seconds before the crawl ends as `store_failed`.
+NOTICECRAWLER_DB_RETRY_SECONDS = 30
 #: Set by whoever runs the crawl while holding the board's lock (the worker, `scrapy crawl`):
 #: the board's runs left `running` by a dead process are then closed as `killed`.
 NOTICECRAWLER_BOARD_LOCK_HELD = False
@@ -217,3 +224,5 @@ API_MAX_KEYWORD_LENGTH = 50
 #: posts per page: default and most
 API_PAGE_SIZE = 20
 API_MAX_PAGE_SIZE = 100
+#: a board's first page is served from memory this long (s): one query a second, not one per app
+API_PAGE_CACHE_SECONDS = 1.0

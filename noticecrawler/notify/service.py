@@ -209,6 +209,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._lease_lock = threading.Lock()
         self._lease_conn: Conn | None = None
+        self._opened: list[Conn] = []
         self._sender: Sender | None = None
         self._cache = MatcherCache(loader=self._load, version=self._version)
 
@@ -234,6 +235,8 @@ class Runtime:
                 conn.close()
             conn = self._connect()
             self._local.conn = conn
+            with self._lock:
+                self._opened = [c for c in self._opened if not c.closed] + [conn]
         return conn
 
     def call(self, fn: Callable[[Conn], T]) -> T:
@@ -263,6 +266,17 @@ class Runtime:
                 # one try: a keeper must not hang its batch while the server is away
                 conn = self._lease_conn = connect(self.database_url, autocommit=True)
             return store.renew_lease(conn, claim_id, seconds)
+
+    def close(self) -> None:
+        """Close every connection this runtime opened (the sender is the caller's)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        with self._lease_lock:
+            if self._lease_conn is not None:
+                opened.append(self._lease_conn)
+            self._lease_conn = None
+        for conn in opened:
+            conn.close()
 
     def _version(self) -> int:
         return store.subscriptions_version(self.connection())
