@@ -5,6 +5,8 @@ nothing."""
 from __future__ import annotations
 
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,3 +191,42 @@ def test_pushes_go_through_https_proxy_over_http2(certificate: tuple[Path, Path]
     assert {r.outcome for _, r in results} == {Outcome.SENT}
     assert proxy.targets == [f"localhost:{port}"]
     assert fake.h2_connections == fake.connections_opened == 1
+
+
+def test_a_connection_lost_mid_batch_fails_only_its_unanswered_streams(
+    certificate: tuple[Path, Path],
+) -> None:
+    """The fake drops its HTTP/2 connections (no GOAWAY) while 5 streams of a batch stall:
+    those 5 are retries (the server may have seen them), the 15 answered stay sent, nothing
+    escapes the send loop, and the next push opens a new connection."""
+    fake = start("h2c", certificate)
+    sender = sender_for(fake, "h2c", certificate, timeout=(2.0, 10.0))
+    for i in range(5):
+        fake.set_token_behaviour(f"stall-{i}", "stall")
+    items = [(f"ok-{i}", f"ok-{i}", android()) for i in range(15)]
+    items += [(f"stall-{i}", f"stall-{i}", android()) for i in range(5)]
+    try:
+
+        def drop_when_stalled() -> None:
+            deadline = time.monotonic() + 5
+            while len(fake.seen) < 20 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert fake._loop is not None
+            for connection in list(fake._connections):
+                fake._loop.call_soon_threadsafe(connection.close)
+
+        dropper = threading.Thread(target=drop_when_stalled)
+        dropper.start()
+        results = dict(sender.send_batch(items))
+        dropper.join()
+        after = sender.send_one("after", android())
+    finally:
+        sender.close()
+        fake.stop()
+    assert {k for k, r in results.items() if r.outcome is Outcome.SENT} == {
+        f"ok-{i}" for i in range(15)
+    }
+    stalled = [results[f"stall-{i}"] for i in range(5)]
+    assert all(r.outcome is Outcome.RETRY and "closed" in (r.error or "") for r in stalled)
+    assert after.outcome is Outcome.SENT
+    assert fake.connections_opened == 2

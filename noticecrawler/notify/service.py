@@ -22,7 +22,6 @@ docs/notifications.md, "Failure behaviour").
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import threading
 import time
@@ -58,10 +57,10 @@ def board_titles() -> dict[str, str]:
 
 @functools.lru_cache(maxsize=4)
 def _board_titles(path: str, demo_url: str) -> tuple[tuple[str, str], ...]:
-    # imported by name: the catalog pulls in the spiders, which mypy does not cover yet
-    catalog = importlib.import_module("noticecrawler.catalog")
+    from noticecrawler.catalog import load_catalog
+
     try:
-        boards = catalog.load_catalog(path, {"demo": demo_url})
+        boards = load_catalog(path, {"demo": demo_url})
     except (OSError, ValueError) as exc:  # CatalogError is a ValueError
         logger.warning("board titles: catalog not loaded (%s); board names used instead", exc)
         return ()

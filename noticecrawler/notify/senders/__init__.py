@@ -45,16 +45,16 @@ class SenderConfig:
         from noticecrawler import settings
 
         values: dict[str, Any] = {
-            "backend": getattr(settings, "NOTIFY_SENDER", "auto") or "auto",
+            "backend": settings.NOTIFY_SENDER or "auto",
             "credentials_file": settings.FCM_CREDENTIALS_FILE,
             "project_id": settings.FCM_PROJECT_ID,
             "endpoint": settings.FCM_ENDPOINT,
             "android_channel": settings.FCM_ANDROID_CHANNEL or "notices",
             "apns_sound": settings.FCM_APNS_SOUND,
             "apns_topic": settings.FCM_APNS_TOPIC,
-            "http2": getattr(settings, "FCM_HTTP2", True),
-            "https_proxy": getattr(settings, "FCM_HTTPS_PROXY", ""),
-            "no_proxy": getattr(settings, "FCM_NO_PROXY", ""),
+            "http2": settings.FCM_HTTP2,
+            "https_proxy": settings.FCM_HTTPS_PROXY,
+            "no_proxy": settings.FCM_NO_PROXY,
         }
         values.update(overrides)
         return cls(**values)

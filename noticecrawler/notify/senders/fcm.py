@@ -163,7 +163,8 @@ class FcmSender:
         yield from self.send_stream(items, concurrency, window)
 
     def send_push(self, push: Push) -> SendResult:
-        return next(iter(self.send([(None, push)])))[0][1]
+        (result,) = [r for chunk in self.send([(None, push)]) for _, r in chunk]
+        return result
 
     def _message(self, push: Push) -> Mapping[str, Any] | SendResult:
         try:
