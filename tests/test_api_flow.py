@@ -193,6 +193,18 @@ def test_cli_issues_tokens_and_serves_the_api(
     assert "Finished server process" in log, log
     assert proc.returncode in (0, -15), log
 
+    listed = subprocess.run(
+        [*cli, "users", "tokens"], env=env, capture_output=True, text=True, timeout=60
+    )
+    prefix = stored[0]["prefix"]
+    assert prefix in listed.stdout and token not in listed.stdout, listed.stdout
+    revoked = subprocess.run(
+        [*cli, "users", "revoke", prefix], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert revoked.returncode == 0 and "1 token(s) revoked" in revoked.stdout
+    row = db.execute("SELECT revoked_at FROM api_tokens WHERE prefix = %s", (prefix,)).fetchone()
+    assert row is not None and row["revoked_at"] is not None
+
 
 def dispatch_env(tmp: Path, database_url: str, demo_url: str) -> dict[str, str]:
     import os
