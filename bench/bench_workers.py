@@ -27,8 +27,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import noticecrawler.settings as project_settings
 from noticecrawler.db import connect, migrate
-from noticecrawler.notify.config import DEFAULTS
 from noticecrawler.notify.port import send_notify_task
 from tests.dispatch_helpers import make_dispatch, wait_for
 from tests.fakefcm import FakeFcm
@@ -107,7 +107,7 @@ def compare(
     overrides: dict[str, Any] | None = None,
 ) -> None:
     def setting(name: str) -> Any:
-        return (overrides or {}).get(name, DEFAULTS[name])
+        return (overrides or {}).get(name, getattr(project_settings, name))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

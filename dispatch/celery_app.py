@@ -15,10 +15,13 @@ import importlib.util
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import Ignore, Reject, Retry
 from kombu import Exchange, Queue
 
 from dispatch import config as dispatch_config
+from dispatch.limits import WorkerLimitsTask
 from dispatch.schedule import CRAWL_QUEUE, beat_schedule, catalog_boards
+from noticecrawler.redaction import install_log_redaction, redact, redact_value
 
 DEFAULT_QUEUE = "celery"
 NOTIFY_QUEUE = "notify_tasks"
@@ -79,5 +82,27 @@ def _lazy_config() -> dict[str, Any]:
     return celery_config(dispatch_config.current(), catalog_boards(noticecrawler.settings))
 
 
-app = Celery("noticecrawler", include=_includes(), set_as_current=True)
+class SecretRedacted(RuntimeError):
+    """A task's exception whose message held a password, re-raised with it masked."""
+
+
+class RedactingTask(WorkerLimitsTask):
+    """Passwords never reach the result backend: an exception message or a returned string
+    that holds one is masked before Celery stores it. Time limits travel with no message:
+    each worker applies its own (dispatch/limits.py)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return redact_value(super().__call__(*args, **kwargs))
+        except (Retry, Ignore, Reject):
+            raise
+        except Exception as exc:
+            text = str(exc)
+            if redact(text) == text:
+                raise
+            raise SecretRedacted(f"{type(exc).__name__}: {redact(text)}") from None
+
+
+install_log_redaction()  # every log line of a worker or beat, whoever writes it
+app = Celery("noticecrawler", include=_includes(), set_as_current=True, task_cls=RedactingTask)
 app.add_defaults(_lazy_config)

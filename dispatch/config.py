@@ -1,8 +1,7 @@
 """The values the Celery layer runs with, taken from ``noticecrawler.settings``.
 
-Environment variables are read in ``noticecrawler/settings.py`` only. The dispatch-specific
-names below are looked up there with a default, so the layer works before settings.py lists
-them; a deployment sets them through the environment once settings.py reads them.
+Environment variables are read, and every default is written, in ``noticecrawler/settings.py``
+only: a settings module given here that lacks a name falls back to that module's value.
 """
 
 from __future__ import annotations
@@ -12,23 +11,6 @@ from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 from typing import Any
-
-#: name in noticecrawler.settings -> default
-DEFAULTS: dict[str, Any] = {
-    # soft limit: the crawl process is killed and the run recorded as `time_limit`
-    "CRAWL_SOFT_TIME_LIMIT": 240,
-    # hard limit: the pool process itself is killed (the crawl dies with it)
-    "CRAWL_TIME_LIMIT": 300,
-    # the per-board lock outlives the hard limit, so a SIGKILLed worker frees it by expiry
-    "CRAWL_LOCK_EXPIRE": 0,  # 0: CRAWL_TIME_LIMIT + 60
-    # Redis redelivers an unacknowledged message after this long: longer than any task
-    "CELERY_VISIBILITY_TIMEOUT": 3600,
-    # results of crawl_site (the run summary); empty: the broker when it is Redis
-    "CELERY_RESULT_BACKEND": "",
-    # Redis of the per-board locks; empty: the result backend or the broker when Redis,
-    # else the embedded Redis
-    "CRAWL_LOCK_URL": "",
-}
 
 
 class ConfigError(ValueError):
@@ -70,7 +52,12 @@ def is_redis(url: str | None) -> bool:
 
 
 def setting(module: ModuleType, name: str) -> Any:
-    return getattr(module, name, DEFAULTS[name])
+    """``name`` from ``module``, else from noticecrawler.settings (where its default is)."""
+    return getattr(module, name) if hasattr(module, name) else getattr(_project(), name)
+
+
+def _project() -> ModuleType:
+    return importlib.import_module("noticecrawler.settings")
 
 
 def from_settings(module: ModuleType) -> DispatchConfig:
@@ -84,13 +71,11 @@ def from_settings(module: ModuleType) -> DispatchConfig:
     backend = str(setting(module, "CELERY_RESULT_BACKEND") or "") or (
         broker if is_redis(broker) else None
     )
-    lock_url = str(setting(module, "CRAWL_LOCK_URL") or "")
-    if not lock_url:
-        lock_url = next((u for u in (backend, broker) if u and is_redis(u)), "")
-    if not lock_url:
-        from noticecrawler.db.embedded import redis_url
+    from noticecrawler.boardlock import resolve_lock_url
 
-        lock_url = redis_url(home)
+    lock_url = resolve_lock_url(
+        str(setting(module, "CRAWL_LOCK_URL") or ""), backend or "", broker, home
+    )
     time_limit = float(setting(module, "CRAWL_TIME_LIMIT"))
     return DispatchConfig(
         broker_url=broker,
@@ -106,7 +91,7 @@ def from_settings(module: ModuleType) -> DispatchConfig:
 
 def time_limits(module: ModuleType | None = None) -> tuple[float, float]:
     """(soft, hard) crawl time limits, without resolving any server URL."""
-    module = module or importlib.import_module("noticecrawler.settings")
+    module = module or _project()
     return float(setting(module, "CRAWL_SOFT_TIME_LIMIT")), float(
         setting(module, "CRAWL_TIME_LIMIT")
     )

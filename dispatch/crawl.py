@@ -19,10 +19,13 @@ import os
 import resource
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import billiard
+import psycopg
 import scrapy  # pre-imported here once, not in every crawl
 import scrapy.crawler
 import twisted.internet.asyncioreactor  # noqa: F401  (imported, not installed)
@@ -131,13 +134,17 @@ def run_crawl(
     timeout: float,
     settings: Settings | None = None,
     interrupts: tuple[type[BaseException], ...] = (),
+    interrupt_signals: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Crawl ``board`` in a fresh process and return its summary (never raises for a failed
     crawl: the summary's ``finish_reason`` and ``errors`` say what happened).
 
     The crawl is killed after ``timeout`` seconds, or when one of ``interrupts`` (e.g. Celery's
     soft time limit) is raised while waiting for it; either way the run is recorded as
-    ``time_limit``. Any other exception kills the crawl and propagates.
+    ``time_limit``. ``interrupt_signals`` (the signals that raise ``interrupts``) are held back
+    outside that wait: stopping the crawl process and recording the run cannot be cut short,
+    and a signal that comes after the crawl has ended is dropped. Any other exception kills the
+    crawl and propagates.
 
     The summary: pages, requests, not_modified (304s), items, new, edited, errors, error_detail,
     finish_reason, seconds, pid, max_rss_mb, private_mb.
@@ -149,34 +156,67 @@ def run_crawl(
     started = time.monotonic()
     started_at = datetime.now(UTC)
     ctx = billiard.get_context("fork")
-    receiver, sender = ctx.Pipe(duplex=False)
-    process = ctx.Process(
-        target=_crawl_process,
-        args=(board, settings, sender, os.getpid()),
-        name=f"crawl:{board}",
-        daemon=False,
-    )
-    process.start()
-    sender.close()
-    summary: dict[str, Any] | None = None
-    try:
-        summary = _wait(board, receiver, process, started + timeout)
-    except interrupts:
-        summary = None
-    finally:
-        # a crawl that sent its summary is exiting: give it time before stopping it
-        _stop(process, grace=KILL_GRACE if summary is not None else 0.0)
-        receiver.close()
-    if summary is None:
-        summary = _failed(
-            board,
-            "time_limit",
-            f"killed after {time.monotonic() - started:.1f}s (time limit {timeout:g}s)",
+    with held_back(interrupt_signals):
+        receiver, sender = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_crawl_process,
+            args=(board, settings, sender, os.getpid()),
+            name=f"crawl:{board}",
+            daemon=False,
         )
-    if summary["finish_reason"] in ("time_limit", "crashed"):
-        _record_killed(board, settings, started_at, summary)
+        process.start()
+        sender.close()
+        got: list[dict[str, Any] | None] = []
+        try:
+            with let_through(interrupt_signals):
+                got.append(_wait(board, receiver, process, started + timeout))
+        except interrupts:
+            pass
+        finally:
+            summary = got[0] if got else None
+            # a crawl that sent its summary is exiting: give it time before stopping it
+            _stop(process, grace=KILL_GRACE if summary is not None else 0.0)
+            receiver.close()
+        if summary is None:
+            summary = _failed(
+                board,
+                "time_limit",
+                f"killed after {time.monotonic() - started:.1f}s (time limit {timeout:g}s)",
+            )
+        if summary["finish_reason"] in ("time_limit", "crashed", "database_unreachable"):
+            _record_killed(board, settings, started_at, summary)
     summary["seconds"] = round(time.monotonic() - started, 3)
     return summary
+
+
+@contextmanager
+def held_back(signals: tuple[int, ...]) -> Iterator[None]:
+    """Inside the block the ``signals`` wait (blocked); one that arrived meanwhile is dropped
+    at the end, so its handler never runs. Nested blocks restore the mask they found."""
+    if not signals:
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        while signal.sigtimedwait(signals, 0) is not None:
+            pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def let_through(signals: tuple[int, ...]) -> Iterator[None]:
+    """Inside a :func:`held_back` block: the ``signals`` are delivered again (a pending one
+    at once), and held back again after."""
+    if not signals:
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
 
 
 def _wait(board: str, receiver: Any, process: Any, deadline: float) -> dict[str, Any] | None:
@@ -222,8 +262,8 @@ def _record_killed(
             runs = queries.last_runs(conn, board, 1)
             if runs and runs[0]["finished_at"] is None and runs[0]["started_at"] >= started_at:
                 queries.finish_run(conn, runs[0]["id"], summary)
-    except Exception:  # the summary still says what happened
-        logger.exception("board `%s`: could not record the killed crawl", board)
+    except Exception as exc:  # the summary still says what happened
+        logger.warning("board `%s`: could not record the stopped crawl: %s", board, exc)
 
 
 # --- in the crawl process -----------------------------------------------------------------------
@@ -241,8 +281,12 @@ def _crawl_process(board: str, settings: Settings, sender: Any, parent_pid: int)
     _die_with_parent(parent_pid)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGQUIT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)  # not the pool's handlers
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # nor signals the parent held back
     try:
         summary = crawl_here(board, settings)
+    except psycopg.OperationalError as exc:  # the database went away after the start check
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        summary = _failed(board, "database_unreachable", f"lost PostgreSQL: {reason}")
     except Exception as exc:
         logger.exception("board `%s`: crawl failed", board)
         summary = _failed(board, "crashed", f"failed: {type(exc).__name__}: {exc}")

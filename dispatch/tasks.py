@@ -7,15 +7,33 @@ project, so each crawl's fresh process starts warm.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from billiard.pool import SIG_SOFT_TIMEOUT
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_init
 
 from dispatch import config, runs
 from dispatch.celery_app import app
 from dispatch.schedule import CRAWL_QUEUE
+from noticecrawler.preflight import CrawlNotStarted
 
 SOFT_TIME_LIMIT, TIME_LIMIT = config.time_limits()
+
+logger = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def warn_without_contact(**_: Any) -> None:
+    """Once per worker start: hosts should be able to tell who crawls them."""
+    import noticecrawler.settings
+
+    if not getattr(noticecrawler.settings, "NOTICECRAWLER_CONTACT", ""):
+        logger.warning(
+            "NOTICECRAWLER_CONTACT is not set: the User-Agent sent to every board names no "
+            "contact (set a URL or e-mail address the hosts can reach you at)"
+        )
 
 
 @app.task(
@@ -25,16 +43,21 @@ SOFT_TIME_LIMIT, TIME_LIMIT = config.time_limits()
     ignore_result=False,
     soft_time_limit=SOFT_TIME_LIMIT,
     time_limit=TIME_LIMIT,
+    # a crawl that cannot start ends FAILURE with the one line that says why (logged once by
+    # the task, by Celery without a traceback)
+    throws=(CrawlNotStarted,),
 )
 def crawl_site(self: Any, board: str) -> dict[str, Any]:
-    """Crawl one board in a fresh process; skipped when the board is being crawled already."""
-    _hard, soft = self.request.timelimit or (None, None)
+    """Crawl one board in a fresh process; skipped when the board is being crawled already.
+    Raises :class:`~noticecrawler.preflight.CrawlNotStarted` (state FAILURE) when the crawl
+    cannot start. The limits are this worker's (the message carries none: dispatch/limits.py)."""
     return runs.crawl_board(
         board,
         self.request.id,
         config.current(),
-        timeout=soft,
+        timeout=self.soft_time_limit,
         interrupts=(SoftTimeLimitExceeded,),
+        interrupt_signals=(SIG_SOFT_TIMEOUT,) if SIG_SOFT_TIMEOUT else (),
     )
 
 

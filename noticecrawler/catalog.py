@@ -7,13 +7,13 @@ a malformed one with a message naming the board and the field.
 
 from __future__ import annotations
 
+import importlib
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -23,6 +23,35 @@ _INTERVAL_RE = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 SELECTOR_FIELDS = ("row", "title", "link", "date", "author", "category", "pinned", "attachments")
+
+#: the package whose modules define the board engines; importing it registers them
+ENGINE_PACKAGE = "noticecrawler.spiders.engines"
+
+
+class EngineSpec(Protocol):
+    """What the catalog needs of a board engine: its field defaults and required fields."""
+
+    @property
+    def defaults(self) -> Mapping[str, Any]: ...
+
+    @property
+    def required(self) -> tuple[str, ...]: ...
+
+
+_ENGINES: dict[str, EngineSpec] = {}
+
+
+def register_engine(name: str, spec: EngineSpec) -> None:
+    """Hand an engine to the catalog (engines call this when they are defined)."""
+    _ENGINES[name] = spec
+
+
+def known_engines() -> Mapping[str, EngineSpec]:
+    """The registered engines; the engine package is loaded by name on first use (as Scrapy
+    loads ``SPIDER_MODULES``), so the catalog imports no spider and stays a leaf."""
+    if not _ENGINES:
+        importlib.import_module(ENGINE_PACKAGE)
+    return _ENGINES
 
 
 class CatalogError(ValueError):
@@ -77,6 +106,12 @@ class BoardDef:
     detail_date: str = ""
     detail_body: str = ""
     detail_attachments: str = ""
+    #: with ``check_edits``: only posts younger than this many days are revalidated
+    check_edits_days: int = 14
+    #: "obey" (default) or "ignore" robots.txt; "ignore" needs a ``reason``
+    robots: str = "obey"
+    #: why this board may ignore robots.txt (required with ``robots = "ignore"``)
+    reason: str = ""
     #: engine-specific extras (documented by each engine)
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -105,20 +140,22 @@ def parse_interval(value: object) -> int:
 
 
 def build_board(
-    raw: Mapping[str, Any], defaults: Mapping[str, Any], substitutions: Mapping[str, str]
+    raw: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    substitutions: Mapping[str, str],
+    engines: Mapping[str, EngineSpec] | None = None,
 ) -> BoardDef:
     """Validate one raw entry (merged over the catalog defaults and its engine's defaults)."""
-    from noticecrawler.spiders.engines import ENGINES
-
+    registry = known_engines() if engines is None else engines
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         label = name if isinstance(name, str) and name else "?"
         raise CatalogError(label, "name", f"must match {NAME_RE.pattern}, got {name!r}")
     engine_name = raw.get("engine", defaults.get("engine", "table"))
-    engine = ENGINES.get(engine_name)
+    engine = registry.get(engine_name)
     if engine is None:
         raise CatalogError(
-            name, "engine", f"unknown engine {engine_name!r}; known: {sorted(ENGINES)}"
+            name, "engine", f"unknown engine {engine_name!r}; known: {sorted(registry)}"
         )
     values: dict[str, Any] = {**engine.defaults, **defaults, **raw, "engine": engine_name}
     for key, value in values.items():
@@ -174,6 +211,16 @@ def _check(board: BoardDef, required: tuple[str, ...]) -> None:
         raise CatalogError(board.name, "timezone", f"unknown timezone {board.timezone!r}") from None
     if board.max_pages < 0 or board.first_crawl_max_pages < 0:
         raise CatalogError(board.name, "max_pages", "must not be negative")
+    if board.robots not in ("obey", "ignore"):
+        raise CatalogError(
+            board.name, "robots", f"must be 'obey' or 'ignore', got {board.robots!r}"
+        )
+    if board.robots == "ignore" and not board.reason.strip():
+        raise CatalogError(
+            board.name, "reason", 'is required with robots = "ignore" (say why the board may)'
+        )
+    if board.check_edits_days < 1:
+        raise CatalogError(board.name, "check_edits_days", "must be at least 1")
     if board.detail_url and "{id}" not in board.detail_url:
         raise CatalogError(board.name, "detail_url", "must contain {id}")
 
@@ -195,28 +242,38 @@ def _substitute(value: str, substitutions: Mapping[str, str]) -> str:
 
 
 def parse_catalog(
-    text: str, source: str = "catalog", substitutions: Mapping[str, str] | None = None
+    text: str,
+    source: str = "catalog",
+    substitutions: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
 ) -> list[BoardDef]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{source}: not valid TOML: {e}") from None
-    unknown = set(data) - {"defaults", "board"}
-    if unknown:
-        raise ValueError(
-            f"{source}: unknown top-level key(s) {sorted(unknown)}; use [defaults] and [[board]]"
-        )
-    defaults = data.get("defaults", {})
+    """Every board of a catalog file; all its problems at once (catalog_check.CatalogInvalid).
+    ``base`` holds defaults under the file's own ``[defaults]`` (from the settings)."""
+    from noticecrawler.catalog_check import CatalogInvalid, Problem, check, parse_toml
+
+    data = parse_toml(text, source)
+    found = check(data)
+    problems = found.pop(-1, [])
+    defaults = {**(base or {}), **data.get("defaults", {})}
     boards: list[BoardDef] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(data.get("board", [])):
-        board = build_board(raw, defaults, substitutions or {})
+        if index in found:
+            problems += found[index]
+            continue
+        try:
+            board = build_board(raw, defaults, substitutions or {})
+        except CatalogError as e:
+            problems.append(Problem(e.board, e.field, str(e).split(": ", 3)[-1]))
+            continue
         if board.name in seen:
-            raise CatalogError(
-                board.name, "name", f"collides with board #{seen[board.name] + 1} of {source}"
-            )
+            collides = f"collides with board #{seen[board.name] + 1} of {source}"
+            problems.append(Problem(board.name, "name", collides))
+            continue
         seen[board.name] = index
         boards.append(board)
+    if problems:
+        raise CatalogInvalid(source, problems)
     return boards
 
 
@@ -224,15 +281,20 @@ def default_catalog_text() -> str:
     return (resources.files("noticecrawler") / "catalog.toml").read_text(encoding="utf-8")
 
 
-def load_catalog(path: str = "", substitutions: Mapping[str, str] | None = None) -> list[BoardDef]:
+def load_catalog(
+    path: str = "",
+    substitutions: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> list[BoardDef]:
     """Boards of the catalog at ``path`` (the packaged catalog when empty)."""
     if path:
-        return parse_catalog(Path(path).read_text(encoding="utf-8"), path, substitutions)
-    return parse_catalog(default_catalog_text(), "catalog.toml", substitutions)
+        return parse_catalog(Path(path).read_text(encoding="utf-8"), path, substitutions, base)
+    return parse_catalog(default_catalog_text(), "catalog.toml", substitutions, base)
 
 
 def catalog_from_settings(settings: Any) -> list[BoardDef]:
     return load_catalog(
         settings.get("NOTICECRAWLER_CATALOG", ""),
         {"demo": settings.get("DEMO_BOARD_URL", "")},
+        {"timezone": settings.get("NOTICECRAWLER_DEFAULT_TIMEZONE") or "Asia/Seoul"},
     )

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.relativedelta import relativedelta
 
-__all__ = ["parse_board_date", "to_zone"]
+__all__ = ["find_board_date", "parse_board_date", "to_zone"]
 
 _NO_DATE = frozenset({"", "-", "--", "–", "—", "."})
 _TIME_ONLY_SLACK = timedelta(minutes=10)
@@ -48,6 +48,12 @@ _YMD = re.compile(
     + _REST,
     re.IGNORECASE,
 )
+#: US order with a four-digit year: 11/19/2026, Tue, 06/02/2026 - 09:00 (19/11/2026 read day first)
+_MDY = re.compile(
+    r"(?:(?P<wd>[a-z]{3,9})\.?,?\s+)?(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"
+    r"(?:(?:\s+-\s+|\s+|\s*,\s*)(?P<rest>\S.*?))?",
+    re.IGNORECASE,
+)
 _YMD_KO = re.compile(
     r"(?P<y>\d{4}|\d{2})\s*년\s*(?P<m>\d{1,2})\s*월\s*(?P<d>\d{1,2})\s*일" + _WEEKDAY + _REST,
     re.IGNORECASE,
@@ -65,7 +71,17 @@ _EN_DMY = re.compile(
     _EN_LEAD + r"(?P<d>\d{1,2})\s+(?P<mon>[a-z]{3,9})\.?,?\s+(?P<y>\d{4}|\d{2})" + _REST,
     re.IGNORECASE,
 )
+_EN_MD = re.compile(
+    _EN_LEAD + r"(?P<mon>[a-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?" + _REST, re.IGNORECASE
+)
 _ISO = re.compile(r"\d{4}-?\d{2}-?\d{2}T\S+", re.IGNORECASE)
+#: dates with a year, searched inside loose text (``…</a>, media release, April 24, 2013``)
+_LOOSE = (
+    re.compile(r"(?<![\d.])\d{4}\s*[.\-/]\s*\d{1,2}\s*[.\-/]\s*\d{1,2}(?!\d)"),
+    re.compile(r"(?<!\d)\d{4}\s*년\s*\d{1,2}\s*월\s*\d{1,2}\s*일"),
+    re.compile(r"\b[a-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b", re.IGNORECASE),
+    re.compile(r"\b\d{1,2}\s+[a-z]{3,9}\.?,?\s+\d{4}\b", re.IGNORECASE),
+)
 
 _TIME = re.compile(
     r"(?:(?P<pre>오전|오후|[ap]\.?m\.?)\s*)?"
@@ -119,11 +135,14 @@ def to_zone(tz: str | tzinfo) -> tzinfo:
         raise ValueError(f"unknown time zone {tz!r}") from exc
 
 
-def parse_board_date(text: str, tz: str | tzinfo, now: datetime | None = None) -> datetime | None:
+def parse_board_date(
+    text: str, tz: str | tzinfo, now: datetime | None = None, year: int | None = None
+) -> datetime | None:
     """Parse a board's date text; None when it holds no date, ValueError when it is unreadable.
 
     ``now`` freezes the clock (it defaults to the current time in ``tz``; a naive ``now`` is
-    read as board-local time).
+    read as board-local time). ``year``: the year the page gives a date without one (an agenda
+    under "2026 Meeting Dates"); without it, the most recent year that fits.
     """
     zone = to_zone(tz)
     if now is None:
@@ -134,16 +153,48 @@ def parse_board_date(text: str, tz: str | tzinfo, now: datetime | None = None) -
         return None
     for parse in _PARSERS:
         try:
-            found = parse(cleaned, zone, now)
+            found = (
+                parse(cleaned, zone, now, year) if parse in _YEARLESS else parse(cleaned, zone, now)
+            )
         except ValueError as exc:
             raise ValueError(f"unreadable date {text!r}: {exc}") from exc
         if found is not None:
             return found
+    if (loose := _loose(cleaned, zone, now, strict=True)) is not None:
+        return loose
     raise ValueError(f"unreadable date {text!r}")
 
 
+def find_board_date(text: str, tz: str | tzinfo, now: datetime | None = None) -> datetime | None:
+    """The first full date (with its year) written anywhere in ``text``, or None; never raises.
+    For loose text such as ``…, media release, April 24, 2013``."""
+    zone = to_zone(tz)
+    now = datetime.now(zone) if now is None else now
+    now = now.replace(tzinfo=zone) if now.tzinfo is None else now.astimezone(zone)
+    return _loose(" ".join(text.split()), zone, now)
+
+
+def _loose(text: str, zone: tzinfo, now: datetime, strict: bool = False) -> datetime | None:
+    """A date with its year found inside loose text, its time too when one follows. Strict:
+    only punctuation around it (``, , April 24, 2013``), no words."""
+    for pattern in _LOOSE:
+        for match in pattern.finditer(text):
+            start = match.start()
+            if strict and re.search(r"\w", text[:start] + text[match.end() :]):
+                continue
+            for candidate in (text[start:].strip(), match.group(0).strip()):
+                for parse in (_ymd, _english, _iso):
+                    try:
+                        found = parse(candidate, zone, now)
+                    except ValueError:
+                        continue
+                    if found is not None:
+                        return found
+    return None
+
+
 def _clean(text: str) -> str:
-    cleaned = " ".join(text.split())
+    cleaned = " ".join(text.split()).strip(" ,;|·")
     if wrapped := _WRAPPED.match(cleaned):
         cleaned = wrapped.group(1).strip()
     return _LABEL.sub("", cleaned, count=1).strip()
@@ -199,17 +250,47 @@ def _ymd(text: str, zone: tzinfo, now: datetime) -> datetime | None:
     return _local(date(_year(match["y"]), int(match["m"]), int(match["d"])), clock, zone, given)
 
 
-def _month_day(text: str, zone: tzinfo, now: datetime) -> datetime | None:
-    match = _MD.fullmatch(text) or _MD_KO.fullmatch(text)
+def _mdy(text: str, zone: tzinfo, now: datetime) -> datetime | None:
+    match = _MDY.fullmatch(text)
     if match is None:
         return None
     month, day = int(match["m"]), int(match["d"])
-    date(2000, month, day)  # a leap year: refuse 13-01 and 02-30, accept 02-29
+    if month > 12 >= day:
+        month, day = day, month
     clock, given = _time(match["rest"])
+    return _local(date(int(match["y"]), month, day), clock, zone, given)
+
+
+def _month_day(text: str, zone: tzinfo, now: datetime, year: int | None = None) -> datetime | None:
+    match = _MD.fullmatch(text) or _MD_KO.fullmatch(text)
+    if match is None:
+        return None
+    return _in_year(int(match["m"]), int(match["d"]), match["rest"], zone, now, year)
+
+
+def _english_month_day(
+    text: str, zone: tzinfo, now: datetime, year: int | None = None
+) -> datetime | None:
+    """``January 21st``, ``Dec. 16, 8:30am``: an English month and day without a year."""
+    match = _EN_MD.fullmatch(text)
+    if match is None or _named(match["mon"], _MONTHS) is None:
+        return None
+    month = _named(match["mon"], _MONTHS)
+    assert month is not None
+    return _in_year(month, int(match["d"]), match["rest"], zone, now, year)
+
+
+def _in_year(
+    month: int, day: int, rest: str | None, zone: tzinfo, now: datetime, year: int | None
+) -> datetime:
+    date(2000, month, day)  # a leap year: refuse 13-01 and 02-30, accept 02-29
+    clock, given = _time(rest)
+    if year is not None:
+        return _local(date(year, month, day), clock, zone, given)
     latest = now.date() + _MONTH_DAY_SLACK
-    for year in range(now.year + 1, now.year - 8, -1):
+    for candidate in range(now.year + 1, now.year - 8, -1):
         try:
-            found = date(year, month, day)
+            found = date(candidate, month, day)
         except ValueError:  # 02-29 outside a leap year
             continue
         if found <= latest:
@@ -278,8 +359,18 @@ def _ago(now: datetime, count: int, unit: str) -> datetime:
     if unit in {"seconds", "minutes", "hours"}:  # elapsed time: count it on the UTC line
         utc = now.astimezone(UTC) - timedelta(**{unit: count})
         return utc.astimezone(now.tzinfo)
-    return now - relativedelta(**{unit: count})  # calendar units: same wall time that day
+    # calendar units: the same wall time that day
+    return now - relativedelta(
+        days=count if unit == "days" else 0,
+        weeks=count if unit == "weeks" else 0,
+        months=count if unit == "months" else 0,
+        years=count if unit == "years" else 0,
+    )
 
 
-_Parser = Callable[[str, tzinfo, datetime], datetime | None]
-_PARSERS: tuple[_Parser, ...] = (_relative, _iso, _ymd, _month_day, _time_only, _english)
+_Parser = Callable[..., datetime | None]
+_PARSERS: tuple[_Parser, ...] = (
+    _relative, _iso, _ymd, _mdy, _month_day, _time_only, _english, _english_month_day,
+)  # fmt: skip
+#: the parsers of dates without a year, which take the page's year when it gives one
+_YEARLESS: tuple[_Parser, ...] = (_month_day, _english_month_day)

@@ -32,6 +32,8 @@ def run_summary(stats: dict[str, Any], reason: str) -> dict[str, Any]:
         "items": int(stats.get("item_scraped_count", 0)),
         "new": int(stats.get("noticecrawler/store/new", 0)),
         "edited": int(stats.get("noticecrawler/store/edited", 0)),
+        "deleted": int(stats.get("noticecrawler/store/deleted", 0)),
+        "throttled": int(stats.get("noticecrawler/hosts/throttled", 0)),
         "errors": int(errors),
         "error_detail": stats.get("noticecrawler/error_detail"),
         "finish_reason": reason,
@@ -61,6 +63,28 @@ class CrawlRunRecorder:
         if board is None:
             return
         with connect(self.url, autocommit=True) as conn:
+            last = queries.last_runs(conn, board.name, 1)
+            if last and last[0]["finish_reason"] != "finished":
+                # it may have stored a page and died before the next: the rows it stored are no
+                # proof that the pages after them were read. Paging goes on past known rows
+                # until a page whose oldest row was known before that run started.
+                spider.catch_up = True
+                spider.known_before = queries.posts_seen_before(
+                    conn, board.name, last[0]["started_at"]
+                )
+                logger.info(
+                    "board `%s`: the last run ended %s; reading up to the page limit",
+                    board.name,
+                    last[0]["finish_reason"] or "without finishing",
+                )
+            if self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD"):
+                # we hold the board's lock: a run still marked running was left by a dead crawl
+                for run_id in queries.close_dead_runs(conn, board.name):
+                    logger.warning(
+                        "board `%s`: run %d was left running by a killed crawl; closed as killed",
+                        board.name,
+                        run_id,
+                    )
             self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
 
     def spider_closed(self, spider: Any, reason: str) -> None:

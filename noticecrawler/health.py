@@ -1,4 +1,4 @@
-"""``noticecrawler health``: is every enabled board being crawled cleanly?
+"""Is every enabled board being crawled cleanly? (printed by ``noticecrawler health``)
 
 Reads the crawl-runs record. A board is
     ok        its last run finished without error, and a clean run is recent
@@ -10,7 +10,6 @@ Exit status 1 when any board is failing or stale, so cron or a monitor can alert
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,7 +43,9 @@ def assess(board: BoardDef, row: dict[str, Any] | None, now: datetime) -> Health
     if last_ok is None or now - last_ok > limit:
         when = f"{last_ok:%Y-%m-%d %H:%M:%S}" if last_ok else "never"
         return Health(board.name, "stale", f"last clean run: {when} (interval {board.interval}s)")
-    return Health(board.name, "ok", f"last clean run {last_ok:%Y-%m-%d %H:%M:%S}")
+    throttled = row.get("throttled") or 0
+    note = f"; throttled {throttled}x by the host (429/503 Retry-After)" if throttled else ""
+    return Health(board.name, "ok", f"last clean run {last_ok:%Y-%m-%d %H:%M:%S}{note}")
 
 
 def board_health(settings: Any, now: datetime | None = None) -> list[Health]:
@@ -53,15 +54,3 @@ def board_health(settings: Any, now: datetime | None = None) -> list[Health]:
         rows = queries.board_health_rows(conn)
     moment = now or datetime.now(UTC)
     return [assess(b, rows.get(b.name), moment) for b in boards]
-
-
-def add_arguments(subparsers: Any) -> None:
-    p = subparsers.add_parser("health", help="is every enabled board crawled cleanly?")
-    p.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace, settings: Any) -> int:
-    report = board_health(settings)
-    for h in report:
-        print(f"{h.status:8} {h.board:24} {h.detail}")
-    return 1 if any(h.status in ("failing", "stale") for h in report) else 0

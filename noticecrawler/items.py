@@ -44,3 +44,5 @@ class Post:
     db_id: int | None = None
     #: queued for announcement (new, and not the silent first crawl of the board)
     announced: bool = False
+    #: a new post of a follow_details board: announced once its detail page is stored
+    notify_after_detail: bool = False

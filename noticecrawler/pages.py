@@ -30,6 +30,9 @@ class PageBatch:
         self.skipped = 0
         self.done: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
         self._flush: Callable[[PageBatch], Awaitable[None]] | None = None
+        #: set when the page was read in full (200, not 304): (every post id it shows, the
+        #: regular ones); the store then marks the posts it no longer shows as deleted
+        self.page_ids: tuple[list[str], list[str]] | None = None
 
     @property
     def full(self) -> bool:

@@ -126,7 +126,22 @@ class StorePipeline:
             self.crawler.stats.inc_value("noticecrawler/store/failed_pages")
             batch.fail(StoreFailed(message))
             return
+        if batch.page_ids is not None:
+            await self._mark_deleted(batch)
         batch.resolve(statuses)
+
+    async def _mark_deleted(self, batch: PageBatch) -> None:
+        assert self.conn is not None and self.crawler.stats is not None and batch.page_ids
+        board = str(ItemAdapter(batch.items[0]).get("board"))
+        try:
+            async with self._lock:
+                gone = await queries.mark_deleted(self.conn, board, *batch.page_ids)
+        except (psycopg.Error, OSError) as exc:  # the next full read marks them
+            logger.warning("board `%s`: could not mark deleted posts: %s", board, exc)
+            return
+        if gone:
+            self.crawler.stats.inc_value("noticecrawler/store/deleted", len(gone))
+            logger.info("board `%s`: %s no longer on %s: marked deleted", board, gone, batch.key)
 
     async def _store(self, items: list[Any]) -> dict[str, str]:
         assert self.conn is not None and self.crawler.stats is not None
@@ -176,9 +191,14 @@ class NotifyPipeline:
 
     async def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
-        if adapter.get("status") != "new" or not adapter.get("announced"):
-            return item
         assert self.crawler.stats is not None
+        announce = adapter.get("status") == "new" and adapter.get("announced")
+        if announce and adapter.get("list_url") and self._after_detail():
+            # its detail page comes next; the post is announced once that is stored
+            self.crawler.stats.inc_value("noticecrawler/notify/after_detail")
+            return item
+        if not (announce or (adapter.get("notify_after_detail") and adapter.get("db_id"))):
+            return item
         try:
             await asyncio.to_thread(self.send, int(adapter["db_id"]), self.crawler.settings)
             self.crawler.stats.inc_value("noticecrawler/notify/sent")
@@ -191,3 +211,7 @@ class NotifyPipeline:
                 exc,
             )
         return item
+
+    def _after_detail(self) -> bool:
+        board = getattr(self.crawler.spider, "board", None)
+        return bool(board is not None and board.follow_details)

@@ -12,6 +12,8 @@ SPIDER_MODULES = ["noticecrawler.spiders"]
 NEWSPIDER_MODULE = "noticecrawler.spiders"
 #: Adds one spider per catalog board to the spiders found in SPIDER_MODULES.
 SPIDER_LOADER_CLASS = "noticecrawler.spiders.loader.CatalogSpiderLoader"
+#: ``scrapy crawl`` with one-line errors and an exit status that tells the truth
+COMMANDS_MODULE = "noticecrawler.commands.scrapy_commands"
 
 # --- environment (read here and nowhere else) -------------------------------------------------
 #: Where the embedded PostgreSQL/Redis, the HTTP cache and other state live (git-ignored).
@@ -27,6 +29,9 @@ FCM_CREDENTIALS_FILE = os.environ.get("FCM_CREDENTIALS_FILE", "")
 FCM_PROJECT_ID = os.environ.get("FCM_PROJECT_ID", "")
 #: Base URL of the FCM HTTP v1 API (tests point it at a fake server on 127.0.0.1).
 FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
+#: pushes to an https FCM endpoint go through this proxy (CONNECT), unless NO_PROXY names it
+FCM_HTTPS_PROXY = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or ""
+FCM_NO_PROXY = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
 #: Android notification channel id for pushes.
 FCM_ANDROID_CHANNEL = os.environ.get("FCM_ANDROID_CHANNEL", "notices")
 #: iOS (APNs through FCM): the alert sound ("" for silent) and the app's bundle id (apns-topic)
@@ -37,6 +42,8 @@ DEMO_BOARD_PORT = int(os.environ.get("DEMO_BOARD_PORT", "8765"))
 #: Base URL substituted for ``{demo}`` in catalog URLs.
 DEMO_BOARD_URL = os.environ.get("DEMO_BOARD_URL") or f"http://127.0.0.1:{DEMO_BOARD_PORT}"
 LOG_LEVEL = os.environ.get("NOTICECRAWLER_LOG_LEVEL", "INFO")
+#: Port of `noticecrawler exporter` (Prometheus metrics; `up` serves them there too).
+NOTICECRAWLER_EXPORTER_PORT = int(os.environ.get("NOTICECRAWLER_EXPORTER_PORT", "9808"))
 #: Celery result backend (crawl_site's summary); empty: the broker when it is Redis.
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")
 #: Redis holding the one-crawl-per-board locks; empty: the result backend / broker when Redis.
@@ -57,6 +64,22 @@ API_CORS_ORIGINS = os.environ.get("NOTICECRAWLER_API_CORS_ORIGINS", "")
 API_RATE_LIMIT = float(os.environ.get("NOTICECRAWLER_API_RATE_LIMIT", "10"))
 API_RATE_BURST = int(os.environ.get("NOTICECRAWLER_API_RATE_BURST", "50"))
 API_POOL_SIZE = int(os.environ.get("NOTICECRAWLER_API_POOL_SIZE", "10"))
+#: Who runs this crawler (URL or e-mail), sent in the User-Agent; the worker warns when unset.
+NOTICECRAWLER_CONTACT = os.environ.get("NOTICECRAWLER_CONTACT", "")
+#: Per host, across every crawl process sharing the lock Redis: requests in flight at most, and
+#: seconds between two requests at least (see docs/hosts.md).
+HOST_CONCURRENCY = int(os.environ.get("HOST_CONCURRENCY", "1"))
+HOST_DELAY = float(os.environ.get("HOST_DELAY", "1.0"))
+
+
+def _user_agent(contact: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("noticecrawler")
+    except PackageNotFoundError:
+        ours = "0"
+    return f"noticecrawler/{ours} (+{contact or 'contact unset'})"
 
 
 def child_env(**values: str) -> dict[str, str]:
@@ -66,10 +89,27 @@ def child_env(**values: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------
 
-ROBOTSTXT_OBEY = False  # notice boards are public pages polled politely, one list page at a time
-USER_AGENT = "noticecrawler/0.1 (+notice board watcher)"
-CONCURRENT_REQUESTS_PER_DOMAIN = 2
+# robots.txt is obeyed (a board opts out with `robots = "ignore"` and a `reason`); the file is
+# fetched at most once per host per HOST_ROBOTS_TTL seconds (noticecrawler.robots)
+ROBOTSTXT_OBEY = True
+HOST_ROBOTS_TTL = 86400
+USER_AGENT = _user_agent(NOTICECRAWLER_CONTACT)
+# per-host politeness shared across processes: noticecrawler.politeness.HostPoliteness; inside
+# one crawl, Scrapy's own slots keep to the same limits
+CONCURRENT_REQUESTS_PER_DOMAIN = HOST_CONCURRENCY
 DOWNLOAD_DELAY = 0
+#: Redis holding the per-host slots (the lock Redis; set by the crawl task). Empty: the limits
+#: hold inside this one crawl only (Scrapy's download slots)
+HOST_LIMITS_REDIS_URL = ""
+#: longest wait a host may impose through Retry-After (seconds)
+HOST_RETRY_AFTER_MAX = 600.0
+#: a crawl whose host stays busy past this many seconds ends as `host_busy` (0: 80 % of
+#: CRAWL_SOFT_TIME_LIMIT)
+HOST_WAIT_MAX = 0.0
+# list and detail pages, decompressed size included: over the limit the crawl ends as
+# `page_too_large` (noticecrawler.sizes)
+DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 20
 RETRY_ENABLED = True
 RETRY_TIMES = 2
@@ -91,6 +131,17 @@ HTTPCACHE_ALWAYS_STORE = True
 HTTPCACHE_IGNORE_HTTP_CODES = [500, 502, 503, 504, 408, 429, 404, 403]
 
 DOWNLOADER_MIDDLEWARES = {
+    # the stock cache answers a download error with the cached page: a board that is down would
+    # look unchanged. Ours lets the error through to the retry middleware and the errback.
+    "scrapy.downloadermiddlewares.httpcache.HttpCacheMiddleware": None,
+    "noticecrawler.httpcache.NoErrorRecoveryCacheMiddleware": 900,
+    # robots.txt cached per site for a day, shared (noticecrawler.robots), instead of Scrapy's
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "noticecrawler.robots.RobotsMiddleware": 100,
+    # above the cache: an oversized page is stopped, never cached; the host slot is taken last
+    # and given back first
+    "noticecrawler.sizes.SizeGuard": 955,
+    "noticecrawler.politeness.HostPoliteness": 960,
     # closest to the downloader: sees the real status before the cache turns a 304 into a 200
     "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
 }
@@ -111,30 +162,45 @@ EXTENSIONS = {
 NOTICECRAWLER_FIRST_CRAWL_MAX_PAGES = 3
 #: Pages any crawl reads at most (a board entry's `max_pages` overrides it).
 NOTICECRAWLER_MAX_PAGES = 10
-#: Default timezone of boards that write local times.
-NOTICECRAWLER_DEFAULT_TIMEZONE = "Asia/Seoul"
+#: Timezone of boards whose catalog entry (or [defaults]) names none: their local times are read,
+#: and every command prints times, in it.
+NOTICECRAWLER_DEFAULT_TIMEZONE = os.environ.get("NOTICECRAWLER_DEFAULT_TIMEZONE", "Asia/Seoul")
+#: Set by whoever runs the crawl while holding the board's lock (the worker, `scrapy crawl`):
+#: the board's runs left `running` by a dead process are then closed as `killed`.
+NOTICECRAWLER_BOARD_LOCK_HELD = False
+#: `scrapy crawl <board>` takes the board's lock (refuses while a worker crawls the board).
+NOTICECRAWLER_BOARD_LOCK = True
 #: Dotted path of the function that sends `notify_post(post_id)` by name (None: do not notify).
 NOTICECRAWLER_NOTIFY_SENDER = "noticecrawler.notify.port.send_notify_task"
 
 FEED_EXPORT_ENCODING = "utf-8"
 
 # --- notifications (see docs/notifications.md) ------------------------------------------------
-#: devices per send_batch task, and pushes in flight inside one task
+#: devices per send_batch task (one Celery message per this many pushes)
 NOTIFY_BATCH_SIZE = 500
+#: pushes in flight at once inside one send_batch task (keep-alive connections): with FCM
+#: answering in ~tens of ms, a process pushes about this many per RTT
 NOTIFY_SEND_CONCURRENCY = 100
-#: at most this many pushes of a batch sent and not yet recorded (stored every half of it)
+#: at most this many pushes of a batch are sent and not yet recorded (outcomes are stored every
+#: half of it while the other half goes out): a worker killed mid-batch has pushed at most this
+#: many devices without recording it (they get the push again, with the same tag / collapse id)
 NOTIFY_RECORD_EVERY = 256
-#: tries per (post, device); retry n waits max(Retry-After, base * 2**(n-1)) up to the max
+#: tries per (post, device); after the last failed try the row is `failed`.
+#: Retry n waits max(Retry-After, base * 2**(n-1)), at most the max (below the broker's
+#: visibility timeout, or Redis would redeliver the waiting task)
 NOTIFY_MAX_ATTEMPTS = 5
 NOTIFY_RETRY_BASE_DELAY = 10.0
 NOTIFY_RETRY_MAX_DELAY = 900.0
-#: a claimed notification row is the claimer's for this long
-NOTIFY_LEASE_SECONDS = 600.0
+#: a claimed notification row is the claimer's for this long (renewed while it pushes)
+NOTIFY_LEASE_SECONDS = 30.0
+#: an enqueued row still untouched this long later is enqueued again by the sweep
+NOTIFY_REQUEUE_AFTER = 30.0
 NOTIFY_FCM_CONNECT_TIMEOUT = 5.0
-NOTIFY_FCM_READ_TIMEOUT = 10.0
-#: the outbox sweep (beat): how often, after how long a post counts as stuck, how often at most
-#: one post is re-sent, and how many posts one sweep handles
-NOTIFY_SWEEP_INTERVAL = 60.0
+NOTIFY_FCM_READ_TIMEOUT = 30.0
+#: the sweep (beat): how often (it also enqueues the pushes that are due: retries, dead
+#: workers' rows), after how long a post counts as stuck, how often at most one post is
+#: re-sent, and how many posts one sweep handles
+NOTIFY_SWEEP_INTERVAL = 5.0
 NOTIFY_SWEEP_AGE = 120.0
 NOTIFY_SWEEP_MAX_SENDS = 20
 NOTIFY_SWEEP_LIMIT = 500

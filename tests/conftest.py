@@ -18,6 +18,11 @@ import pytest
 
 from noticecrawler.db import connect, migrate
 
+# Crawls started by tests (scrapy crawl, workers) inherit these: no per-host politeness between
+# the many boards of one test server, unless a test sets the limits itself (tests/test_hosts*.py).
+os.environ.setdefault("HOST_DELAY", "0")
+os.environ.setdefault("HOST_CONCURRENCY", "16")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

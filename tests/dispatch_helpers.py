@@ -341,15 +341,33 @@ def make_dispatch(
     return Dispatch(tmp, env, tag)
 
 
-def celery_env_file() -> dict[str, str]:
-    """The variables of deploy/celery.env, as systemd's EnvironmentFile reads them."""
+def env_file(name: str) -> dict[str, str]:
+    """The variables of deploy/<name>, as systemd's EnvironmentFile reads them."""
     values = {}
-    for line in (ROOT / "deploy" / "celery.env").read_text().splitlines():
+    for line in (ROOT / "deploy" / name).read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             key, _, raw = line.partition("=")
             values[key.strip()] = " ".join(shlex.split(raw))
     return values
+
+
+def celery_env_file() -> dict[str, str]:
+    """The variables of deploy/celery.env, as systemd's EnvironmentFile reads them."""
+    return env_file("celery.env")
+
+
+def unit_exec_start(unit: str, instance: str = "") -> list[str]:
+    """ExecStart of deploy/systemd/<unit> split as systemd splits it, with %i, %H and %%
+    replaced (variables are left to the shell the unit runs)."""
+    text = (ROOT / "deploy" / "systemd" / unit).read_text().replace("\\\n", " ")
+    [line] = [ln for ln in text.splitlines() if ln.startswith("ExecStart=")]
+    words = shlex.split(line.removeprefix("ExecStart="))
+    host = socket.gethostname()
+    return [
+        w.replace("%%", "\0").replace("%i", instance).replace("%H", host).replace("\0", "%")
+        for w in words
+    ]
 
 
 def queued_task_ids(redis: RedisServer, queue: str) -> list[str]:

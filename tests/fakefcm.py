@@ -9,8 +9,10 @@ It answers ``POST /v1/projects/<project>/messages:send`` like FCM: checks the be
 (401 UNAUTHENTICATED), the message's shape (400 INVALID_ARGUMENT; data values must be
 strings), records every accepted message and answers ``{"name": "projects/<p>/messages/<n>"}``.
 Faults are scripted per token (``set_token_behaviour``) or for the next n requests whatever
-their token (``fail_next``); error bodies have FCM's v1 shape. Behaviours: "unregistered",
-"invalid", "sender_mismatch", "unauthenticated" (401 ACCESS_TOKEN_EXPIRED), "500", "503",
+their token (``fail_next``); error bodies have FCM's v1 shape, as its error table documents
+them (``_ERRORS``: with ``details[].errorCode``, with only the canonical ``status``, a 403 about
+the project's IAM permission) and a path it does not serve gets an HTML page, as Google's front
+end answers. Behaviours: the keys of ``_ERRORS``, "unauthenticated" (401 ACCESS_TOKEN_EXPIRED),
 ("429", retry_after) / ("503", retry_after), "stall" (no answer until ``stop()``).
 ``POST /token`` hands out the expected access token, as Google's OAuth endpoint would to a
 service-account file whose ``token_uri`` is ``token_url``.
@@ -23,10 +25,14 @@ import itertools
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from tests.fakefcm_h2 import PREFACE, H2Connection
 
 Behaviour = str | tuple[str, Any]
 
@@ -55,20 +61,47 @@ _ANDROID_KEYS = {
 }
 _FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 
-_ERRORS: dict[str, tuple[int, str, str | None, str]] = {
-    # behaviour: (HTTP status, google.rpc status, FCM errorCode, message)
-    "unregistered": (404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found."),
+_ERRORS: dict[str, tuple[int, str, str | None, str, str | None]] = {
+    # behaviour: (HTTP status, google.rpc status, FCM errorCode, message, ErrorInfo reason);
+    # the bodies FCM's error table documents, and the ones it sends without details
+    "unregistered": (404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found.", None),
     "invalid": (
         400,
         "INVALID_ARGUMENT",
         "INVALID_ARGUMENT",
         "The registration token is not a valid FCM registration token",
+        None,
     ),
-    "sender_mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch"),
-    "429": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for quota metric."),
-    "500": (500, "INTERNAL", "INTERNAL", "Internal error encountered."),
-    "503": (503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable."),
+    "sender_mismatch": (403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch", None),
+    "third_party_auth": (
+        401,
+        "UNAUTHENTICATED",
+        "THIRD_PARTY_AUTH_ERROR",
+        "Auth error from APNS or Web Push",
+        None,
+    ),
+    "429": (429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for quota metric.", None),
+    "500": (500, "INTERNAL", "INTERNAL", "Internal error encountered.", None),
+    "503": (503, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.", None),
+    # no details: only the canonical status tells
+    "404_not_found": (404, "NOT_FOUND", None, "Requested entity was not found.", None),
+    "404_unregistered": (404, "UNREGISTERED", None, "Requested entity was not found.", None),
+    "403_denied": (403, "PERMISSION_DENIED", None, "SenderId mismatch", None),
+    "unspecified_404": (404, "", "UNSPECIFIED_ERROR", "", None),
+    # a 403 about the sender's own project, not about the token
+    "403_iam": (
+        403,
+        "PERMISSION_DENIED",
+        None,
+        "Permission 'cloudmessaging.messages.create' denied on resource",
+        "IAM_PERMISSION_DENIED",
+    ),
 }
+#: what Google's front end answers for a path it does not serve (not FCM's JSON)
+_HTML_404 = (
+    b"<!DOCTYPE html>\n<html lang=en><meta charset=utf-8><title>Error 404 (Not Found)!!1"
+    b"</title><p><b>404.</b> <ins>That's an error.</ins>"
+)
 
 
 def fcm_error_body(
@@ -85,7 +118,9 @@ def fcm_error_body(
                 "domain": "googleapis.com",
             }
         )
-    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    error: dict[str, Any] = {"code": code, "message": message}
+    if status:
+        error["status"] = status
     if details:
         error["details"] = details
     return {"error": error}
@@ -124,7 +159,7 @@ def _shape_error(body: Any) -> str | None:
     android = message.get("android", {})
     if set(android) - _ANDROID_KEYS:
         return "Invalid JSON payload received. Unknown name at 'message.android'"
-    if android.get("priority", "HIGH") not in ("HIGH", "NORMAL"):
+    if str(android.get("priority", "HIGH")).upper() not in ("HIGH", "NORMAL"):  # either case
         return "Invalid value at 'message.android.priority'"
     if not isinstance(android.get("notification", {}), dict):
         return "Invalid value at 'message.android.notification'"
@@ -138,7 +173,7 @@ def _shape_error(body: Any) -> str | None:
 class _Answer:
     token: str | None
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes
     headers: dict[str, str] = field(default_factory=dict)
     count: bool = True
 
@@ -154,9 +189,13 @@ def _respond(fake: FakeFcm, method: str, path: str, headers: dict[str, str], raw
     if method == "GET":
         # ``GET /_fake/stats``: counters, for a fake running in another process (benches)
         if path != "/_fake/stats":
-            return _Answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
+            return _Answer(None, 404, _HTML_404)
         with fake._lock:
-            stats = {"messages": len(fake.messages), "connections": fake.connections_opened}
+            stats = {
+                "messages": len(fake.messages),
+                "connections": fake.connections_opened,
+                "h2_connections": fake.h2_connections,
+            }
         return _Answer(None, 200, stats, count=False)
     if path == "/token":  # OAuth 2 token endpoint of a service-account file
         with fake._lock:
@@ -165,7 +204,7 @@ def _respond(fake: FakeFcm, method: str, path: str, headers: dict[str, str], raw
         return _Answer(None, 200, answer | {"token_type": "Bearer"}, count=False)
     match = _PATH.match(path)
     if not match:
-        return _Answer(None, 404, fcm_error_body(404, "NOT_FOUND", "Not Found"))
+        return _Answer(None, 404, _HTML_404)
     try:
         body = json.loads(raw)
     except ValueError:
@@ -203,16 +242,24 @@ def _fault(fake: FakeFcm, token: str | None, behaviour: Behaviour) -> Any:
             reason="ACCESS_TOKEN_EXPIRED" if expired else "CREDENTIALS_MISSING",
         )
         return _Answer(token, 401, body)
-    status, rpc_status, error_code, text = _ERRORS[kind]
+    status, rpc_status, error_code, text, reason = _ERRORS[kind]
     headers = {"Retry-After": str(argument)} if argument is not None else {}
-    return _Answer(token, status, fcm_error_body(status, rpc_status, text, error_code), headers)
+    body = fcm_error_body(status, rpc_status, text, error_code, reason)
+    return _Answer(token, status, body, headers)
+
+
+def answer_bytes(answer: _Answer) -> tuple[str, bytes]:
+    """(Content-Type, body) of an answer."""
+    if isinstance(answer.body, bytes):
+        return "text/html; charset=UTF-8", answer.body
+    return "application/json; charset=UTF-8", json.dumps(answer.body).encode()
 
 
 def _encode(answer: _Answer, close: bool = False) -> bytes:
-    data = json.dumps(answer.body).encode()
+    kind, data = answer_bytes(answer)
     head = [
         f"HTTP/1.1 {answer.status} {_REASONS.get(answer.status, 'Error')}",
-        "Content-Type: application/json; charset=UTF-8",
+        f"Content-Type: {kind}",
         f"Content-Length: {len(data)}",
         *(f"{name}: {value}" for name, value in answer.headers.items()),
         *(["Connection: close"] if close else []),
@@ -239,6 +286,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.answered = 0
+        self.fresh = True  # nothing received yet: it may be an HTTP/2 preface
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -262,8 +310,27 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        if self.fresh and self.fake.http2:
+            if PREFACE.startswith(self.buffer[: len(PREFACE)]) and len(self.buffer) < len(PREFACE):
+                return  # maybe the HTTP/2 preface, not all of it yet
+            if self.buffer.startswith(PREFACE):
+                self._upgrade()
+                return
+        self.fresh = False
         if not self.busy:
             self._serve()
+
+    def _upgrade(self) -> None:
+        """HTTP/2 (prior knowledge, or chosen by ALPN): hand the connection to H2Connection."""
+        assert self.transport is not None
+        self.fake._connections.discard(self)
+        with self.fake._lock:
+            self.fake.h2_connections += 1
+        h2c = H2Connection(self.fake, self.transport, lambda: self.fake._connections.discard(h2c))
+        self.fake._connections.add(h2c)
+        self.transport.set_protocol(h2c)
+        buffered, self.buffer, self.transport = self.buffer, b"", None
+        h2c.data_received(buffered)
 
     def _serve(self) -> None:
         """Answer every complete request in the buffer, until one has to wait."""
@@ -325,11 +392,32 @@ class _Connection(asyncio.Protocol):
 
 class FakeFcm:
     def __init__(
-        self, token: str = "test-token", project: str = "test-project", delay: float = 0.0
+        self,
+        token: str = "test-token",
+        project: str = "test-project",
+        delay: float = 0.0,
+        backlog: int = 1024,
+        *,
+        tls: ssl.SSLContext | None = None,
+        http2: bool = True,
+        max_streams: int = 100,
     ) -> None:
+        """``tls``: serve https with this server context (ALPN offers h2 when ``http2``);
+        ``http2``: also speak HTTP/2 (prior knowledge on plain http), else HTTP/1.1 only;
+        ``max_streams``: SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection."""
         self.expected_token = token
         self.project = project
+        #: seconds before each push is answered (FCM's latency; a slow FCM)
         self.delay = delay
+        #: the listen backlog: connections the kernel holds before the fake accepts them
+        self.backlog = backlog
+        self.tls = tls
+        self.http2 = http2
+        self.max_streams = max_streams
+        if tls is not None:
+            tls.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
+        #: of ``connections_opened``, those that spoke HTTP/2
+        self.h2_connections = 0
         #: answer this many requests on a connection, the last with ``Connection: close``, and
         #: hang up (as Google's front ends do now and then); 0: keep connections open
         self.requests_per_connection = 0
@@ -345,7 +433,7 @@ class FakeFcm:
         self._global: list[Behaviour] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
-        self._connections: set[_Connection] = set()
+        self._connections: set[Any] = set()
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -358,7 +446,7 @@ class FakeFcm:
         async def open_server() -> None:
             assert self._loop is not None
             self._server = await self._loop.create_server(
-                lambda: _Connection(self), "127.0.0.1", 0, backlog=1024
+                lambda: _Connection(self), "127.0.0.1", 0, backlog=self.backlog, ssl=self.tls
             )
             ready.set()
 
@@ -407,12 +495,14 @@ class FakeFcm:
     @property
     def base_url(self) -> str:
         """What FcmSender takes as ``endpoint`` (pyfcm's FCM_END_POINT_BASE)."""
-        return f"http://127.0.0.1:{self.port}/v1/projects"
+        scheme = "https" if self.tls else "http"
+        host = "localhost" if self.tls else "127.0.0.1"  # the name a test certificate holds
+        return f"{scheme}://{host}:{self.port}/v1/projects"
 
     @property
     def token_url(self) -> str:
         """The ``token_uri`` of a service-account file whose tokens this fake accepts."""
-        return f"http://127.0.0.1:{self.port}/token"
+        return self.base_url.replace("/v1/projects", "/token")
 
     # --- scripting ---------------------------------------------------------------------------
     def set_token_behaviour(self, token: str, behaviour: Behaviour | None) -> None:
@@ -455,3 +545,49 @@ class FakeFcm:
     def _count(self, token: str | None, status: int) -> None:
         with self._lock:
             self.seen.append(Seen(token, status, time.monotonic()))
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1 in ``folder``: (cert, key) PEM
+    files; a client trusting the cert file verifies the fake's TLS as any other."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def server_tls(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A server context for FakeFcm(tls=...)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -15,7 +17,14 @@ from typing import Any
 
 import psycopg
 
-from tests.dispatch_helpers import Dispatch, RedisServer, _redis_ready, free_port, wait_for
+from tests.dispatch_helpers import (
+    Dispatch,
+    RedisServer,
+    _redis_ready,
+    free_port,
+    make_dispatch,
+    wait_for,
+)
 from tests.fakefcm import FakeFcm
 
 PROJECT = "nc-test"
@@ -165,3 +174,73 @@ def count(conn: psycopg.Connection[Any], sql: str, params: Any = ()) -> int:
     row = conn.execute(sql, params).fetchone()
     assert row is not None
     return int(next(iter(row.values())))
+
+
+# --- a whole notifier stack: broker, fake FCM, Celery processes ------------------------------
+
+
+@dataclass
+class Stack:
+    broker: Broker
+    fake: FakeFcm
+    tmp: Path
+    database_url: str
+    demo_url: str
+
+    def dispatch(self, **overrides: Any) -> Dispatch:
+        directory = self.tmp / f"dispatch-{len(self._dispatches)}"
+        directory.mkdir()
+        dispatch = make_dispatch(
+            directory,
+            broker_url=self.broker.url,
+            result_url=self.broker.url,
+            database_url=self.database_url,
+            demo_url=self.demo_url,
+            boards={},
+            overrides=overrides,
+        )
+        dispatch.env.update(fcm_env(self.fake, self.tmp))
+        self._dispatches.append(dispatch)
+        return dispatch
+
+    def __post_init__(self) -> None:
+        self._dispatches: list[Dispatch] = []
+
+
+@contextmanager
+def notify_stack(tmp: Path, database_url: str, demo_url: str) -> Iterator[Stack]:
+    """A Stack whose processes and broker are stopped at the end (the broker is not started)."""
+    broker = Broker(tmp / "redis")
+    with FakeFcm(token=ACCESS_TOKEN, project=PROJECT) as fake:
+        s = Stack(broker, fake, tmp, database_url, demo_url)
+        try:
+            yield s
+        finally:
+            for dispatch in s._dispatches:
+                dispatch.stop_all()
+            broker.stop()
+
+
+def messages_by_token(fake: FakeFcm) -> Counter[str]:
+    with fake._lock:
+        return Counter(m["token"] for m in fake.messages)
+
+
+def settle(check: Callable[[], Any], seconds: float) -> None:
+    """``check`` holds for ``seconds`` more (nothing else arrives)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        check()
+        time.sleep(0.2)
+    check()
+
+
+def add_post(conn: psycopg.Connection[Any], title: str = "학사 공지", board: str = "cse") -> int:
+    """A post in the outbox (to be announced)."""
+    row = conn.execute(
+        "INSERT INTO posts (board, post_id, title, url) VALUES (%s, %s, %s, %s) RETURNING id",
+        (board, title, title, f"https://x.test/{board}/{title}"),
+    ).fetchone()
+    assert row is not None
+    conn.execute("INSERT INTO notify_outbox (post_id) VALUES (%s)", (row["id"],))
+    return int(row["id"])

@@ -154,7 +154,9 @@ def test_cli_issues_tokens_and_serves_the_api(
     missing = subprocess.run(
         [*cli, "users", "token", "nobody"], env=env, capture_output=True, text=True, timeout=60
     )
-    assert missing.returncode != 0 and "no user `nobody`" in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.strip() == (
+        "noticecrawler users: no user `nobody` (give a user id or external id)"
+    )
     admin = subprocess.run(
         [*cli, "users", "token", "--admin", "--label", "ops"],
         env=env, capture_output=True, text=True, timeout=60,
@@ -241,12 +243,14 @@ def test_up_starts_the_api_and_prints_its_url(
         TAG: tmp_path.name,
     }
     up = subprocess.Popen(
-        [sys.executable, "-m", "noticecrawler.up", "--add-every", "0", "--duration", "120"],
+        [sys.executable, "-m", "noticecrawler.cli", "up", "--add-every", "0", "--duration", "120"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         assert up.stdout is not None
-        printed = [up.stdout.readline() for _ in range(6)]
+        printed: list[str] = []
+        while not any("/admin/" in line for line in printed) and len(printed) < 40:
+            printed.append(up.stdout.readline())
         assert any(f"http://127.0.0.1:{port}/admin/" in line for line in printed), printed
         assert any(f"http://127.0.0.1:{port}/v1" in line for line in printed), printed
 

@@ -90,7 +90,7 @@ def test_timeout_is_retried_then_recorded_as_error(crawl, db, demo_server) -> No
     assert "failed" in run["error_detail"]
     assert "'retry/count': 1" in result.log  # Scrapy's retry middleware tried once more
     assert "'retry/max_reached': 1" in result.log
-    assert run["finish_reason"] == "finished"
+    assert run["finish_reason"] == "timeout"
     assert posts(db, "demo") == []
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from noticecrawler import detect
 from noticecrawler.catalog import parse_catalog
+from noticecrawler.commands import detect
 from tests.fixturecases import PAGE_NAMES, board_for, fixture_dirs
 
 #: fixtures whose board.toml picks another engine than the page's software would suggest

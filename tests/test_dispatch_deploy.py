@@ -1,14 +1,16 @@
-"""The deployment as deploy/ describes it: `celery multi` with the options of deploy/celery.env on
-Redis and on RabbitMQ, and scrapyd with auth fed by deploy/scrapyd-deploy.sh."""
+"""The deployment as deploy/ describes it: one worker node per noticecrawler-worker@ instance,
+started with the unit's own command and env files, on Redis and on RabbitMQ, and scrapyd with
+auth fed by deploy/scrapyd-deploy.sh."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
-import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -24,11 +26,13 @@ from tests.dispatch_helpers import (
     TAG,
     Dispatch,
     celery_env_file,
+    env_file,
     free_port,
     kill_tagged,
     make_dispatch,
     redis_server,
     tagged_pids,
+    unit_exec_start,
     wait_for,
 )
 
@@ -37,35 +41,65 @@ pytestmark = pytest.mark.slow
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 
 
-# --- celery multi ---------------------------------------------------------------------------------
+# --- worker nodes as noticecrawler-worker@.service runs them -------------------------------------
+
+NODES = ("crawler", "notifier")
 
 
 @contextmanager
-def celery_multi(d: Dispatch) -> Iterator[list[str]]:
-    """The nodes of deploy/celery.env started by `celery multi` with exactly its options."""
-    deploy = celery_env_file()
-    nodes = deploy["CELERYD_NODES"].split()
-    files = [f"--pidfile={d.tmp}/%n.pid", f"--logfile={d.tmp}/%n%I.log", "--loglevel=INFO"]
-    opts = shlex.split(deploy["CELERYD_OPTS"])
-    started = d.celery("-A", "nc_test_app", "multi", "start", *nodes, *files, *opts)
+def worker_nodes(d: Dispatch) -> Iterator[list[str]]:
+    """Each node started with exactly the ExecStart of noticecrawler-worker@.service and the
+    variables of deploy/celery.env + deploy/worker-<node>.env, in the foreground; its output
+    goes to <node>.log as systemd sends it to the journal. Stopped with SIGTERM as systemd
+    stops it."""
+    procs = []
     try:
-        assert started.returncode == 0, started.stdout + started.stderr
-        for node in nodes:
+        for node in NODES:
+            env = {**celery_env_file(), **env_file(f"worker-{node}.env")}
+            env.update(d.env)  # this test's broker, database and catalog
+            env.update(CELERY_BIN=f"{sys.executable} -m celery", CELERY_APP="nc_test_app")
+            log = open(d.tmp / f"{node}.log", "wb")  # noqa: SIM115 (closed below)
+            procs.append(
+                (log, subprocess.Popen(
+                    unit_exec_start("noticecrawler-worker@.service", node),
+                    env=env, cwd=d.tmp, stdout=log, stderr=subprocess.STDOUT,
+                ))
+            )  # fmt: skip
+        for node in NODES:
             wait_for(lambda n=node: " ready." in _log(d, n), 40, f"node {node}")
-        yield nodes
+        yield list(NODES)
     finally:
-        d.celery("multi", "stopwait", *nodes, *files, timeout=60)
+        for _, proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for log, proc in procs:
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(60)
+            log.close()
         wait_for(lambda: not tagged_pids(d.tag), 15, "the nodes to exit")
 
 
 def _log(d: Dispatch, node: str) -> str:
-    """Everything node ``node`` logged (its main process and each pool process: %n%I.log)."""
-    return "".join(p.read_text(errors="replace") for p in sorted(d.tmp.glob(f"{node}*.log")))
+    """Everything node ``node`` wrote (its journal)."""
+    return (d.tmp / f"{node}.log").read_text(errors="replace")
+
+
+def test_worker_unit_runs_one_node_in_the_foreground() -> None:
+    """The template unit: a foreground `celery worker` per node (no multi, no forking), always
+    restarted; every node's env file names its queue."""
+    unit = (ROOT / "deploy" / "systemd" / "noticecrawler-worker@.service").read_text()
+    command = " ".join(unit_exec_start("noticecrawler-worker@.service", "crawler"))
+    assert "Type=simple" in unit and "Restart=always" in unit and " multi " not in command
+    assert "exec ${CELERY_BIN} -A ${CELERY_APP} worker -n crawler@" in command
+    assert [env_file(f"worker-{n}.env")["CELERYD_QUEUES"] for n in NODES] == [
+        "crawl_tasks",
+        "notify_tasks",
+    ]
+    assert not (ROOT / "deploy" / "systemd" / "noticecrawler-workers.service").exists()
 
 
 def check_routing(d: Dispatch) -> None:
     app = d.app()
-    with celery_multi(d) as nodes:
+    with worker_nodes(d) as nodes:
         assert nodes == ["crawler", "notifier"]
         inspect = app.control.inspect(timeout=3)
         queues = {
@@ -91,7 +125,7 @@ def check_routing(d: Dispatch) -> None:
         assert notify.id not in _log(d, "crawler")
 
 
-def test_multi_routes_crawls_to_crawler_and_pushes_to_notifier_on_redis(
+def test_nodes_route_crawls_to_crawler_and_pushes_to_notifier_on_redis(
     tmp_path, database_url, demo_server
 ) -> None:
     with redis_server(tmp_path / "redis") as redis:
@@ -174,7 +208,7 @@ def rabbitmq_server(directory: Path) -> Iterator[str]:
         out.close()
 
 
-def test_multi_routing_on_rabbitmq(tmp_path, database_url, demo_server) -> None:
+def test_node_routing_on_rabbitmq(tmp_path, database_url, demo_server) -> None:
     if rabbitmq_script("rabbitmq-server") is None:
         pytest.skip("rabbitmq-server is not installed (Debian package `rabbitmq-server`)")
     with (

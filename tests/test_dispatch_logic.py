@@ -13,7 +13,7 @@ import pytest
 from dispatch import config
 from dispatch.celery_app import NOTIFY_TASKS, celery_config
 from dispatch.lock import BoardLock
-from dispatch.schedule import beat_schedule
+from dispatch.schedule import beat_schedule, board_offset, spread
 from noticecrawler.catalog import parse_catalog
 from noticecrawler.demo.catalog import board_entry
 from tests.dispatch_helpers import redis_server
@@ -36,7 +36,7 @@ def test_beat_schedule_has_one_expiring_entry_per_enabled_board() -> None:
     assert schedule == {
         "often": {
             "task": "dispatch.crawl_site",
-            "schedule": 90.0,
+            "schedule": spread(90.0, board_offset("often", 90)),
             "args": ("often",),
             "options": {"queue": "crawl_tasks", "expires": 90.0},
         }

@@ -31,7 +31,7 @@ def test_up_starts_everything_and_shows_crawls(tmp_path) -> None:
     }
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "noticecrawler.up", "--crawls", "2", "--add-every", "0"],
+            [sys.executable, "-m", "noticecrawler.cli", "up", "--crawls", "2", "--add-every", "0"],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -72,15 +72,20 @@ def test_detail_pages_fill_posts_and_never_make_them_new(crawl_env, db, demo_ser
     ).fetchall()
     assert queued == [{"post_id": new_id, "body": "본문 첫 줄"}]
 
-    # check_edits: a changed body (the list page itself unchanged) is noticed on the detail page
+    # check_edits: a list page answered 304 requests no detail page at all (issue 11) ...
     demo_server.edit_post("demo", new_id, body="본문 고친 줄")
+    unchanged = run_crawl("demo_detail", env)
+    assert unchanged.returncode == 0, unchanged.log
+    assert (unchanged.run["requests"], unchanged.run["not_modified"]) == (1, 1)
+    # ... and the changed body is noticed on the detail page once the list is read in full
+    demo_server.add_post("demo", title="또 새 글", body="다른 본문")
     third = run_crawl("demo_detail", env)
     assert third.returncode == 0, third.log
     row = db.execute("SELECT id, body, state FROM posts WHERE post_id = %s", (new_id,)).fetchone()
     assert row["body"] == "본문 고친 줄" and row["state"] == "edited"
     revisions = db.execute("SELECT body FROM post_revisions WHERE post_id = %s", (row["id"],))
     assert revisions.fetchall() == [{"body": "본문 첫 줄"}]
-    assert count(db, "SELECT count(*) AS n FROM notify_outbox") == 1
+    assert count(db, "SELECT count(*) AS n FROM notify_outbox") == 2
 
 
 def test_scrapy_check_contracts_pass_against_the_demo_board(crawl_env: dict[str, str]) -> None:

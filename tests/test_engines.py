@@ -83,7 +83,8 @@ def test_a_list_without_dates_takes_the_detail_page_date() -> None:
     (post,) = s.extract_posts(listing)
     assert post.published == NOW and post.published_source == "first_seen"
     request = s.detail_request(post)
-    assert request.meta["dont_cache"] is True
+    # through the HTTP cache like list pages, so a later edit check is a conditional GET
+    assert not request.meta.get("dont_cache")
     assert request.cb_kwargs["post"] is not post  # the list item stays untouched
     page = HtmlResponse(post.url, body=DETAIL.encode(), encoding="utf-8")
     (filled,) = list(s.parse_detail_page(page, request.cb_kwargs["post"]))
@@ -150,3 +151,35 @@ def test_posts_are_dataclasses_with_absolute_urls() -> None:
         s = spider_for(board_for(folder), NOW)
         for post in s.extract_posts(response_for(folder)):
             assert isinstance(post, Post) and post.url.startswith("http"), folder.name
+
+
+def test_an_engine_registers_itself_by_being_defined() -> None:
+    from noticecrawler import catalog
+    from noticecrawler.detect import detect_board
+    from noticecrawler.spiders.engines.table import TableBoardSpider
+
+    class SampleSpider(TableBoardSpider):
+        engine_name = "sampleboard"
+        fingerprints = (r"sampleboard/list\.php",)
+        defaults = {**TableBoardSpider.defaults, "row": "table.sb tbody tr", "id": "query:sb"}
+
+    try:
+        assert ENGINES["sampleboard"] is SampleSpider
+        (board,) = parse_catalog(
+            '[[board]]\nname = "sample"\nengine = "sampleboard"\nstart_url = "https://x.example/"\n'
+        )
+        assert board.row == "table.sb tbody tr" and spider_class(board).__mro__[1] is SampleSpider
+        rows = "".join(
+            f'<tr><td>{n}</td><td class="title"><a href="view?sb={n}">글 {n}</a></td>'
+            f'<td class="date">2026.11.{n:02d}</td></tr>'
+            for n in (3, 2)
+        )
+        body = (
+            f'<a href="sampleboard/list.php">x</a><table class="sb"><tbody>{rows}</tbody></table>'
+        )
+        page = HtmlResponse("https://x.example/", body=body.encode(), encoding="utf-8")
+        best = detect_board(page, now=NOW)[0]
+        assert best.engine == "sampleboard" and [p.post_id for p in best.posts] == ["3", "2"]
+    finally:
+        del ENGINES["sampleboard"]
+        catalog._ENGINES.pop("sampleboard")

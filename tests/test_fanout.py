@@ -52,6 +52,11 @@ def add_post(db: Conn, title: str, board: str = "cse", body: str | None = None) 
     return int(one(db, sql, (board, title, title, f"https://x.test/{board}/{title}", body)))
 
 
+def make_due(db: Conn) -> None:
+    """Every row to retry is due now (as if its wait had passed)."""
+    db.execute("UPDATE notifications SET next_attempt_at = now() WHERE status = 'retry'")
+
+
 def rows(db: Conn, post_id: int) -> dict[int, dict[str, Any]]:
     result = db.execute(
         "SELECT * FROM notifications WHERE post_id = %s ORDER BY device_id", (post_id,)
@@ -170,6 +175,10 @@ def test_outcomes_are_recorded_and_dead_devices_deactivated(
 
     fake.set_token_behaviour("busy", None)
     assert plan(db, post, matcher(db)) == [[device["busy"]]]
+    wait = rows(db, post)[device["busy"]]["next_attempt_at"] - datetime.now(UTC)
+    assert 11 < wait.total_seconds() <= 12  # its own Retry-After
+    assert send_batch(db, post, summary["retry"], sender)["claimed"] == 0  # not before its time
+    make_due(db)
     retried = send_batch(db, post, summary["retry"], sender)
     assert retried["sent"] == 1
     assert rows(db, post)[device["busy"]]["attempts"] == 2
@@ -186,6 +195,7 @@ def test_retries_end_in_failed_after_max_attempts(
     plan(db, post, matcher(db))
     options = FanoutOptions(max_attempts=2)
     assert send_batch(db, post, [dev], sender, options)["retry"] == [dev]
+    make_due(db)
     last = send_batch(db, post, [dev], sender, options)
     assert last["retry"] == [] and last["failed"] == 1
     assert rows(db, post)[dev]["status"] == "failed"

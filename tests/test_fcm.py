@@ -163,6 +163,15 @@ def test_rotated_token(fake: FakeFcm) -> None:
         ("unregistered", Outcome.UNREGISTERED, 404, True),
         ("invalid", Outcome.INVALID, 400, False),
         ("sender_mismatch", Outcome.SENDER_MISMATCH, 403, True),
+        ("third_party_auth", Outcome.INVALID, 401, False),
+        # no details[].errorCode: the canonical status decides (issue 9, item 8)
+        ("404_not_found", Outcome.UNREGISTERED, 404, True),
+        ("404_unregistered", Outcome.UNREGISTERED, 404, True),
+        ("403_denied", Outcome.SENDER_MISMATCH, 403, True),
+        # errorCode UNSPECIFIED_ERROR and no status: the HTTP status decides
+        ("unspecified_404", Outcome.UNREGISTERED, 404, True),
+        # a 403 about the project's IAM permission is the sender's problem, not the token's
+        ("403_iam", Outcome.RETRY, 403, False),
         ("500", Outcome.RETRY, 500, False),
         ("503", Outcome.RETRY, 503, False),
         (("429", 7), Outcome.RETRY, 429, False),
@@ -332,6 +341,28 @@ def test_server_closing_connections_now_and_then_loses_and_repeats_nothing(
     assert fake.connections_opened >= 300 // 7  # it did hang up on every 7th answer
 
 
+def test_slow_fcm_with_a_small_backlog_gets_every_push_once() -> None:
+    """Issue 9, item 7: FCM answering in 15 s behind a listen backlog of 5. The default read
+    timeout (30 s) outlasts the answer, so nothing is timed out and sent again, and the
+    connections of the batch are opened a few at a time, not 100 at once."""
+    with FakeFcm(token="test-token", project="proj", delay=15.0, backlog=5) as slow:
+        s = FcmSender(
+            project_id=slow.project,
+            credentials=TokenSource("test-token").credentials(),
+            endpoint=slow.base_url,
+        )
+        try:
+            tokens = [f"dev-{i}" for i in range(60)]
+            results = s.send_batch([(t, t, android()) for t in tokens], concurrency=100)
+            pools = list(s.transport._pools.values())
+        finally:
+            s.close()
+        assert {key: r.outcome for key, r in results} == dict.fromkeys(tokens, Outcome.SENT)
+        assert sorted(m["token"] for m in slow.messages) == sorted(tokens)  # each one once
+        assert len(slow.seen) == len(tokens)
+    assert [p.peak_connecting for p in pools] and max(p.peak_connecting for p in pools) <= 4
+
+
 def test_console_sender(capsys: pytest.CaptureFixture[str]) -> None:
     console = ConsoleSender()
     results = console.send_batch([("k", "abcdefghijklmnopqrstuvwxyz", android())])
@@ -349,6 +380,24 @@ def test_make_sender(tmp_path: Any) -> None:
     real.close()
     with pytest.raises(ValueError, match="FCM_PROJECT_ID"):
         make_sender(str(creds), "", "")
+
+
+def test_make_sender_takes_the_proxy_from_settings(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noticecrawler import settings
+
+    monkeypatch.setattr(settings, "FCM_HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setattr(settings, "FCM_NO_PROXY", "internal.test")
+    real = make_sender(str(tmp_path / "sa.json"), "proj", "")
+    try:
+        assert isinstance(real, FcmSender)
+        proxy = real.transport.proxy
+        assert proxy is not None and (proxy.host, proxy.port) == ("proxy.test", 3128)
+        assert proxy.applies_to("fcm.googleapis.com", 443)
+        assert not proxy.applies_to("fcm.internal.test", 443)
+    finally:
+        real.close()
 
 
 @pytest.mark.parametrize(
@@ -380,3 +429,46 @@ def test_a_batch_sends_each_device_exactly_what_pyfcm_builds_for_it(
             [got] = fake.messages_for(f"{platform}-{token}")
             pyfcm = json.loads(sender.fcm.parse_payload(fcm_token=f"{platform}-{token}", **kwargs))
             assert got == pyfcm["message"]
+
+
+@pytest.mark.parametrize("token", ["a\r\nb", "tok\x00en", "tok en", "tok\x0ben", ""])
+def test_a_token_that_cannot_be_sent_is_invalid_and_the_batch_goes_on(
+    fake: FakeFcm, sender: FcmSender, token: str
+) -> None:
+    results = sender.send_batch([("bad", token, android()), ("good", "good-token", android())])
+    outcomes = dict((key, r.outcome) for key, r in results)
+    assert outcomes == {"bad": Outcome.INVALID, "good": Outcome.SENT}
+    assert [m["token"] for m in fake.messages] == ["good-token"]
+
+
+def test_an_access_token_with_a_newline_is_a_clear_retry_not_a_crash(fake: FakeFcm) -> None:
+    s = make(fake, TokenSource("test-token\r\nX-Evil: 1"))
+    try:
+        results = s.send_batch([(i, f"dev-{i}", android()) for i in range(3)])
+    finally:
+        s.close()
+    assert {r.outcome for _, r in results} == {Outcome.RETRY}
+    assert "control character" in (results[0][1].error or "")
+    assert fake.seen == []
+
+
+@pytest.mark.parametrize(
+    ("project", "endpoint", "problem"),
+    [
+        ("my project", None, "not a Google Cloud project id"),
+        ("proj/../x", None, "not a Google Cloud project id"),
+        ("proj", "https://fcm.example/v1/projects?x=1", "no user, query or fragment"),
+        ("proj", "http://fcm.example/v1/projects", "only to a loopback"),
+        ("proj", "https://fcm.example/v1/pro jects", "spaces or control"),
+        ("proj", "ftp://fcm.example/v1", "not an http"),
+    ],
+)
+def test_project_id_and_endpoint_are_checked_when_the_sender_is_made(
+    project: str, endpoint: str | None, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        FcmSender(
+            project_id=project,
+            credentials=TokenSource("t").credentials(),
+            endpoint=endpoint,
+        )

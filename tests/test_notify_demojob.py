@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from scrapy.settings import Settings
 
-from noticecrawler.demojob import run_demo
+from noticecrawler.commands.demo import run_demo
 
 
 @pytest.mark.slow

@@ -106,9 +106,9 @@ def test_push_batch_postpones_retries_and_replanning_waits_for_them(
     fake.set_token_behaviour("busy", ("429", 7))
     post = add_post(db, "자료구조 휴강")
     [batch] = service.announce_post(db, post, matcher(db), NotifyConfig())["batches"]
-    summary = service.push_batch(db, post, batch, 1, sender, CONFIG)
+    summary = service.push_batch(db, post, batch, sender, CONFIG)
     assert summary["sent"] == 1 and summary["retry"] == [busy]
-    assert summary["retry_after"] == 7 and summary["retry_in"] == 7
+    assert summary["retry_after"] == 7
     row = db.execute(
         "SELECT status, next_attempt_at - now() AS wait FROM notifications WHERE device_id = %s",
         (busy,),
@@ -123,7 +123,7 @@ def test_push_batch_postpones_retries_and_replanning_waits_for_them(
 
 
 def test_sweep_resends_untaken_posts_once_per_age(db: Conn) -> None:
-    add_users(db, ["a"], ["공지"])
+    [dev] = add_users(db, ["a"], ["공지"])
     config = NotifyConfig(sweep_age=30, sweep_max_sends=2)
     fresh = add_post(db, "공지 1")
     assert service.sweep(db, config) == []  # younger than the age: the pipeline's task may come
@@ -138,21 +138,25 @@ def test_sweep_resends_untaken_posts_once_per_age(db: Conn) -> None:
     assert store.outbox_row(db, fresh)["attempts"] == 2  # type: ignore[index]
     service.announce_post(db, late, matcher(db), config)
     assert service.sweep(db, config) == []
-    db.execute("UPDATE notifications SET updated_at = updated_at - interval '1 minute'")
-    assert service.sweep(db, config) == [late]  # taken, but its rows are still queued
+    assert service.due_batches(db, config) == []  # its batch was just enqueued
+    db.execute("UPDATE notifications SET requeue_at = now() - interval '1 second'")
+    assert service.due_batches(db, config) == [(late, [dev])]  # that task was lost
+    assert service.due_batches(db, config) == []  # enqueued again just now
+    assert service.sweep(db, config) == []  # the outbox is not involved
 
 
-def test_sweep_resends_stalled_fanouts_only(db: Conn, sender: FcmSender) -> None:
+def test_due_batches_take_a_dead_workers_rows_only(db: Conn, sender: FcmSender) -> None:
     [dev] = add_users(db, ["a"], ["공지"])
     config = NotifyConfig(sweep_age=30)
     done, stalled = add_post(db, "공지 done"), add_post(db, "공지 stalled")
     for post in (done, stalled):
         service.announce_post(db, post, matcher(db), config)
-    service.push_batch(db, done, [dev], 1, sender, config)
-    with db.transaction():  # a worker claims and dies
+    service.push_batch(db, done, [dev], sender, config)
+    with db.transaction():  # a worker claims and dies: its lease runs out
         store.claim(db, stalled, [dev], "00000000-0000-0000-0000-0000000000de", 0)
     age_outbox(db, 60)
-    assert service.sweep(db, config) == [stalled]
+    assert service.due_batches(db, config) == [(stalled, [dev])]
+    assert service.sweep(db, config) == []  # planned posts are not re-announced
     assert store.status_counts(db, done) == {"sent": 1}
 
 
@@ -250,13 +254,13 @@ def test_operations_commands(
     assert run(database_url, "devices", "add", "alice", "tok-alice", "--platform", "ios") == 0
     assert run(database_url, "devices", "add", "alice", "tok-dead") == 0
     assert run(database_url, "subscriptions", "add", "alice", "-k", "장학금", "-n", "대학원") == 0
-    assert run(database_url, "subscriptions", "add", "alice", "-b", "cse") == 0
+    assert run(database_url, "subscriptions", "add", "alice", "-b", "demo") == 0
     capsys.readouterr()
     run(database_url, "users", "list")
     assert "alice" in (out := capsys.readouterr().out) and "devices=2 subscriptions=2" in out
     run(database_url, "subscriptions", "list", "--user", "alice")
     out = capsys.readouterr().out
-    assert "[every board] 장학금  not: 대학원" in out and "[cse] (every post)" in out
+    assert "[every board] 장학금  not: 대학원" in out and "[demo] (every post)" in out
 
     assert run(database_url, "push-test", "tok-alice") == 0
     assert "sent  projects/nc-test/messages/" in capsys.readouterr().out
@@ -271,20 +275,20 @@ def test_operations_commands(
     sender = make_sender()
     try:
         [batch] = service.announce_post(db, post, matcher(db), CONFIG)["batches"]
-        service.push_batch(db, post, batch, 1, sender, CONFIG)
+        service.push_batch(db, post, batch, sender, CONFIG)
     finally:
         sender.close()
     run(database_url, "notifications", "cse:국가장학금 안내")  # board:post_id
-    with pytest.raises(SystemExit, match="no post"):
-        run(database_url, "notifications", "cse:nope")
+    assert run(database_url, "notifications", "cse:nope") == 2  # one line on stderr
+    assert "no post `cse:nope`" in capsys.readouterr().err
     run(database_url, "notifications", str(post))
     out = capsys.readouterr().out
     assert "sent=1" in out and "ios" in out and "projects/nc-test/messages/" in out
     assert "planned 20" in out and "re-sent by the sweep 0x" in out
 
-    with pytest.raises(SystemExit, match="needs keywords"):
-        run(database_url, "subscriptions", "add", "alice")
+    assert run(database_url, "subscriptions", "add", "alice") == 2
+    assert "needs keywords" in capsys.readouterr().err
     assert run(database_url, "users", "remove", "alice") == 0
     assert count(db, "SELECT count(*) FROM devices") == 0
-    with pytest.raises(SystemExit, match="no user `999`"):
-        run(database_url, "users", "remove", "999")
+    assert run(database_url, "users", "remove", "999") == 2
+    assert "no user `999`" in capsys.readouterr().err

@@ -5,10 +5,7 @@ service-account file (FCM_CREDENTIALS_FILE / FCM_PROJECT_ID / FCM_ENDPOINT)."""
 from __future__ import annotations
 
 import itertools
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +14,16 @@ import pytest
 
 from noticecrawler.notify import store
 from noticecrawler.notify.port import send_notify_task
-from tests.dispatch_helpers import Dispatch, make_dispatch, wait_for
-from tests.fakefcm import FakeFcm
+from tests.dispatch_helpers import wait_for
 from tests.notify_helpers import (
-    ACCESS_TOKEN,
     PROJECT,
-    Broker,
+    Stack,
     add_users,
     count,
-    fcm_env,
+    messages_by_token,
+    notify_stack,
     notify_worker,
+    settle,
 )
 
 pytestmark = pytest.mark.slow
@@ -35,59 +32,10 @@ TITLE = "2026학년도 동계 계절학기 수강신청 및 장학금 안내"
 OPEN = "SELECT count(*) FROM notifications WHERE status IN ('queued', 'sending', 'retry')"
 
 
-@dataclass
-class Stack:
-    broker: Broker
-    fake: FakeFcm
-    tmp: Path
-    database_url: str
-    demo_url: str
-
-    def dispatch(self, **overrides: Any) -> Dispatch:
-        directory = self.tmp / f"dispatch-{len(self._dispatches)}"
-        directory.mkdir()
-        dispatch = make_dispatch(
-            directory,
-            broker_url=self.broker.url,
-            result_url=self.broker.url,
-            database_url=self.database_url,
-            demo_url=self.demo_url,
-            boards={},
-            overrides=overrides,
-        )
-        dispatch.env.update(fcm_env(self.fake, self.tmp))
-        self._dispatches.append(dispatch)
-        return dispatch
-
-    def __post_init__(self) -> None:
-        self._dispatches: list[Dispatch] = []
-
-
 @pytest.fixture
 def stack(tmp_path: Path, database_url: str, demo_server: Any) -> Iterator[Stack]:
-    broker = Broker(tmp_path / "redis")
-    with FakeFcm(token=ACCESS_TOKEN, project=PROJECT) as fake:
-        s = Stack(broker, fake, tmp_path, database_url, demo_server.url)
-        try:
-            yield s
-        finally:
-            for dispatch in s._dispatches:
-                dispatch.stop_all()
-            broker.stop()
-
-
-def messages_by_token(fake: FakeFcm) -> Counter[str]:
-    with fake._lock:
-        return Counter(m["token"] for m in fake.messages)
-
-
-def settle(check: Callable[[], Any], seconds: float) -> None:
-    """``check`` holds for ``seconds`` more (nothing else arrives)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        check()
-        time.sleep(0.2)
-    check()
+    with notify_stack(tmp_path, database_url, demo_server.url) as s:
+        yield s
 
 
 def test_new_post_on_the_demo_board_is_pushed_once_to_each_matching_device(
@@ -227,9 +175,13 @@ def test_fcm_error_outcomes_through_the_worker(stack: Stack, db: Conn) -> None:
     ).fetchone()["id"]  # type: ignore[index]
     db.execute("INSERT INTO notify_outbox (post_id) VALUES (%s)", (post,))
     dispatch = stack.dispatch(
-        NOTIFY_MAX_ATTEMPTS=3, NOTIFY_RETRY_BASE_DELAY=1, NOTIFY_FCM_READ_TIMEOUT=1
+        NOTIFY_MAX_ATTEMPTS=3,
+        NOTIFY_RETRY_BASE_DELAY=1,
+        NOTIFY_FCM_READ_TIMEOUT=1,
+        NOTIFY_SWEEP_INTERVAL=0.5,  # the sweep enqueues the retries once due
     )
     notify_worker(dispatch)
+    dispatch.beat()
     send_notify_task(post, {"CELERY_BROKER_URL": stack.broker.url})
 
     def tries(token: str) -> list[float]:  # the 401 answered to one push was not a try

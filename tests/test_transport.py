@@ -9,6 +9,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from noticecrawler.notify.transport import NETWORK_ERRORS, PushTransport, TransportError
+from noticecrawler.notify.senders.proxy import Proxy, ProxyError
+from noticecrawler.notify.transport import (
+    MAX_HEADERS,
+    NETWORK_ERRORS,
+    HeaderError,
+    PushTransport,
+    TransportError,
+)
 
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok": 1}\r\n'
 
@@ -307,11 +315,119 @@ def test_refused_connection_is_a_network_error(transport: PushTransport) -> None
     assert transport.connections == 0
 
 
-def test_header_injection_and_bad_urls_are_refused(transport: PushTransport) -> None:
-    with pytest.raises(ValueError, match="would break the request"):
-        post(transport, "http://127.0.0.1:9/x", Authorization="Bearer a\r\nX-Evil: 1")
+@pytest.mark.parametrize("bad", ["a\r\nX-Evil: 1", "a\nb", "a\rb", "a\x00b", "a\x0bb", "a\x7f"])
+def test_control_characters_in_a_header_are_refused_before_sending(
+    serve: Callable[..., Server], transport: PushTransport, bad: str
+) -> None:
+    server = serve()
+    with pytest.raises(HeaderError, match="control character") as caught:
+        post(transport, server.url(), Authorization=f"Bearer {bad}")
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(HeaderError, match="would break the request"):
+        post(transport, server.url(), **{"X-A:b": "1"})
+    assert server.heads == []  # nothing went out
+    assert post(transport, server.url(), Authorization="Bearer a\tb").status == 200
+
+
+def test_bad_urls_are_refused(transport: PushTransport) -> None:
     with pytest.raises(ValueError, match="not an http"):
         post(transport, "ftp://127.0.0.1/x")
+
+
+# --- misbehaving servers: the answer is bounded and strictly framed ---------------------------
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(field)
+
+
+def _flood(sock: socket.socket, head: bytes, chunk: bytes, most: int = 4000) -> None:
+    """Answer the request with ``head`` then ``chunk`` again and again (at most ``most``
+    times, ~250 MB) until the client hangs up."""
+    read_request(sock)
+    sock.sendall(head)
+    for _ in range(most):
+        sock.sendall(chunk)
+
+
+@pytest.mark.parametrize(
+    ("head", "chunk"),
+    [
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"10000\r\n" + b"x" * 65536 + b"\r\n",
+        ),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n", b"x" * 65536),
+        (b"HTTP/1.1 200 OK\r\nX-Long: ", b"y" * 65536),  # a header line without end
+    ],
+    ids=["endless-chunked", "huge-content-length", "endless-header"],
+)
+def test_endless_answers_are_cut_and_memory_stays_flat(
+    serve: Callable[..., Server], transport: PushTransport, head: bytes, chunk: bytes
+) -> None:
+    server = serve(lambda sock, index: _flood(sock, head, chunk))
+    Path("/proc/self/clear_refs").write_text("5")  # the peak RSS starts again from now
+    before = _rss_kib("VmRSS")
+    with pytest.raises(TransportError) as caught:
+        post(transport, server.url())
+    growth_mib = (_rss_kib("VmHWM") - before) / 1024
+    assert growth_mib < 20, f"the sender grew by {growth_mib:.0f} MiB"
+    assert caught.value.answered
+    transport.run(asyncio.sleep(0.05))
+    assert transport.connections == 0  # dropped, never reused
+
+
+def test_too_many_headers_is_an_error(
+    serve: Callable[..., Server], transport: PushTransport
+) -> None:
+    many = b"".join(b"X-%d: 1\r\n" % i for i in range(MAX_HEADERS + 1))
+    server = serve(answer=b"HTTP/1.1 200 OK\r\n" + many + b"Content-Length: 0\r\n\r\n")
+    with pytest.raises(TransportError, match="headers"):
+        post(transport, server.url())
+
+
+def test_a_second_unsolicited_answer_closes_the_connection(
+    serve: Callable[..., Server], transport: PushTransport
+) -> None:
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nRetry-After: 99999\r\n\r\nhello"
+
+    def handle(sock: socket.socket, index: int) -> None:
+        while read_request(sock) is not None:
+            sock.sendall(OK + (second if index == 0 else b""))
+
+    server = serve(handle)
+    first = post(transport, server.url())
+    assert first.status == 200 and first.body == b'{"ok": 1}\r\n'
+    assert dict(first.headers) == {"content-type": "application/json", "content-length": "11"}
+    after = post(transport, server.url())
+    assert (after.status, after.body, "retry-after" in after.headers) == (
+        200,
+        b'{"ok": 1}\r\n',
+        False,
+    )
+    assert server.accepted == 2  # the first connection was not trusted again
+
+
+def test_bytes_on_an_idle_connection_close_it(
+    serve: Callable[..., Server], transport: PushTransport
+) -> None:
+    def handle(sock: socket.socket, index: int) -> None:
+        read_request(sock)
+        sock.sendall(OK)
+        if index == 0:
+            time.sleep(0.1)
+            sock.sendall(OK)  # unsolicited, on the idle kept-alive connection
+        while read_request(sock) is not None:
+            sock.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+
+    server = serve(handle)
+    assert post(transport, server.url()).status == 200
+    time.sleep(0.3)
+    assert post(transport, server.url()).status == 200  # a new connection, its own answer
+    assert server.accepted == 2
 
 
 # --- TLS -------------------------------------------------------------------------------------
@@ -386,3 +502,137 @@ def test_https_with_an_untrusted_certificate_is_refused(
         assert server.heads == []  # nothing was sent over it
     finally:
         t.close()
+
+
+# --- HTTPS_PROXY / NO_PROXY ------------------------------------------------------------------
+
+
+class ConnectProxy:
+    """A local HTTP CONNECT proxy: records each CONNECT target, then pipes bytes both ways
+    (or refuses with ``refuse`` as its status line)."""
+
+    def __init__(self, refuse: bytes = b"") -> None:
+        self.refuse = refuse
+        self.targets: list[str] = []
+        self.authorizations: list[str] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ")
+            assert method == "CONNECT"
+            self.targets.append(target)
+            for line in lines[1:]:
+                if line.lower().startswith("proxy-authorization:"):
+                    self.authorizations.append(line.split(":", 1)[1].strip())
+            if self.refuse:
+                conn.sendall(self.refuse + b"\r\nContent-Length: 0\r\n\r\n")
+                return
+            host, _, port = target.rpartition(":")
+            with socket.create_connection((host, int(port))) as upstream:
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                pump = threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True)
+                pump.start()
+                self._pipe(conn, upstream)
+                pump.join(5)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    p = ConnectProxy()
+    yield p
+    p.close()
+
+
+def test_https_goes_through_the_proxy_with_tls_to_the_origin(
+    serve: Callable[..., Server], certificate: tuple[Path, Path], proxy: ConnectProxy
+) -> None:
+    server = tls_server(serve, certificate)
+    trust = ssl.create_default_context(cafile=str(certificate[0]))
+    via = Proxy.parse(f"http://user:p%40ss@127.0.0.1:{proxy.port}", no_proxy="example.test")
+    t = PushTransport(2, (2.0, 2.0), ssl_context=trust, proxy=via)
+    try:
+        for _ in range(3):
+            reply = post(t, server.url(scheme="https", host="localhost"))
+            assert (reply.status, reply.body) == (200, b'{"ok": 1}\r\n')
+    finally:
+        t.close()
+    assert proxy.targets == [f"localhost:{server.port}"]  # one tunnel, kept alive
+    assert proxy.authorizations == ["Basic dXNlcjpwQHNz"]  # user:p@ss
+    assert server.accepted == 1 and len(server.heads) == 3
+
+
+def test_no_proxy_and_plain_http_go_direct(
+    serve: Callable[..., Server], certificate: tuple[Path, Path], proxy: ConnectProxy
+) -> None:
+    server = tls_server(serve, certificate)
+    plain = serve()
+    trust = ssl.create_default_context(cafile=str(certificate[0]))
+    via = Proxy.parse(f"127.0.0.1:{proxy.port}", no_proxy="example.test, localhost")
+    t = PushTransport(2, (2.0, 2.0), ssl_context=trust, proxy=via)
+    try:
+        assert post(t, server.url(scheme="https", host="localhost")).status == 200
+        assert post(t, plain.url()).status == 200  # HTTPS_PROXY is for https only
+    finally:
+        t.close()
+    assert proxy.targets == []
+
+
+def test_a_proxy_refusing_the_tunnel_is_a_network_error(
+    serve: Callable[..., Server], certificate: tuple[Path, Path]
+) -> None:
+    server = tls_server(serve, certificate)
+    refusing = ConnectProxy(refuse=b"HTTP/1.1 403 Forbidden")
+    trust = ssl.create_default_context(cafile=str(certificate[0]))
+    t = PushTransport(
+        2, (2.0, 2.0), ssl_context=trust, proxy=Proxy.parse(f"127.0.0.1:{refusing.port}")
+    )
+    try:
+        with pytest.raises(ProxyError, match="403") as caught:
+            post(t, server.url(scheme="https", host="localhost"))
+        assert isinstance(caught.value, NETWORK_ERRORS)
+    finally:
+        t.close()
+        refusing.close()
+    assert server.heads == []
+
+
+def test_tls_verification_cannot_be_turned_off() -> None:
+    lax = ssl.create_default_context()
+    lax.check_hostname = False
+    lax.verify_mode = ssl.CERT_NONE
+    with pytest.raises(ValueError, match="cannot be turned off"):
+        PushTransport(1, (1.0, 1.0), ssl_context=lax)
+
+
+@pytest.mark.parametrize("url", ["socks5://127.0.0.1:1080", "http://127.0.0.1:x"])
+def test_a_proxy_url_that_cannot_work_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="HTTPS_PROXY"):
+        Proxy.parse(url)

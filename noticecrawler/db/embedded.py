@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -52,33 +53,61 @@ def _redis_executable() -> str:
 
 
 def redis_url(home: str | Path, port: int | None = None) -> str:
-    """Start (or find running) the embedded Redis under ``home``; returns a ``redis://`` URL.
+    """Start (or find running) the embedded Redis under ``home``; returns its ``redis://`` URL,
+    password included.
 
-    It listens on 127.0.0.1 only, on ``port`` or the port remembered from an earlier start.
+    It listens on 127.0.0.1 only, on ``port`` or the port remembered from an earlier start, and
+    requires the password kept in ``home/redis/password`` (generated at the first start, mode
+    0600; the folder 0700, the data files 0600), so another local user cannot queue tasks.
     """
     rdir = Path(home).resolve() / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
+    rdir.chmod(0o700)
+    password = _password(rdir / "password")
     port_file = rdir / "port"
     if port_file.exists():
         known = int(port_file.read_text())
-        if _answers_ping(known):
-            return f"redis://127.0.0.1:{known}/0"
+        answer = _ping(known, password)
+        if answer == "ok":
+            return _url(password, known)
+        if answer == "no-password":  # started before passwords: restart it with one
+            _ping(known, None, b"SHUTDOWN\r\n")
+            _wait_closed(known)
         port = port or known
     port = port or _free_port()
-    conf = rdir / "redis.conf"
-    conf.write_text(
+    _write_private(
+        rdir / "redis.conf",
         f"bind 127.0.0.1\nport {port}\ndir {rdir}\ndaemonize yes\n"
         f"pidfile {rdir / 'redis.pid'}\nlogfile {rdir / 'redis.log'}\n"
-        "save 60 1\nappendonly yes\nprotected-mode yes\n"
+        f"requirepass {password}\n"
+        "save 60 1\nappendonly yes\nprotected-mode yes\n",
     )
-    subprocess.run([_redis_executable(), str(conf)], check=True)
+    subprocess.run([_redis_executable(), str(rdir / "redis.conf")], check=True, umask=0o077)
     for _ in range(100):
-        if _answers_ping(port):
+        if _ping(port, password) == "ok":
             port_file.write_text(str(port))
             logger.info("embedded Redis started on 127.0.0.1:%d (data in %s)", port, rdir)
-            return f"redis://127.0.0.1:{port}/0"
+            return _url(password, port)
         time.sleep(0.05)
     raise RuntimeError(f"embedded Redis did not start; see {rdir / 'redis.log'}")
+
+
+def _url(password: str, port: int) -> str:
+    return f"redis://:{password}@127.0.0.1:{port}/0"
+
+
+def _password(path: Path) -> str:
+    """The embedded Redis password, generated once (mode 0600)."""
+    if not path.exists():
+        _write_private(path, secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip()
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    path.chmod(0o600)
 
 
 def stop_redis(home: str | Path) -> bool:
@@ -92,13 +121,28 @@ def stop_redis(home: str | Path) -> bool:
     return True
 
 
-def _answers_ping(port: int) -> bool:
+def _ping(port: int, password: str | None, command: bytes = b"PING\r\n") -> str:
+    """ "ok" when the Redis on ``port`` answers with this password, "no-password" when it has
+    none set, "refused" when it answers otherwise, "down" when nothing listens."""
+    auth = f"AUTH {password}\r\n".encode() if password else b""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            s.sendall(auth + command)
+            answer = s.recv(256)
     except OSError:
-        return False
+        return "down"
+    if answer.startswith(b"+OK\r\n+PONG") or (not auth and answer.startswith(b"+PONG")):
+        return "ok"
+    if b"without any password configured" in answer or (auth and answer.startswith(b"-ERR AUTH")):
+        return "no-password"
+    return "refused"
+
+
+def _wait_closed(port: int) -> None:
+    for _ in range(100):
+        if _ping(port, None) == "down":
+            return
+        time.sleep(0.05)
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
+from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -24,7 +25,7 @@ def available() -> list[tuple[str, str]]:
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 
-def upgrade(conn: psycopg.Connection) -> list[str]:
+def upgrade(conn: psycopg.Connection[Any]) -> list[str]:
     """Apply the migrations not applied yet; returns the versions applied now."""
     applied_now: list[str] = []
     with conn.transaction():
@@ -46,6 +47,6 @@ def upgrade(conn: psycopg.Connection) -> list[str]:
     return applied_now
 
 
-def applied(conn: psycopg.Connection) -> list[str]:
+def applied(conn: psycopg.Connection[Any]) -> list[str]:
     cur = conn.cursor(row_factory=tuple_row)
     return [r[0] for r in cur.execute("SELECT version FROM schema_migrations ORDER BY version")]

@@ -57,7 +57,8 @@ touched AS (
                                 THEN 'detail' ELSE p.published_source END,
         attachments = CASE WHEN jsonb_array_length(i.attachments) > 0
                            THEN i.attachments ELSE p.attachments END,
-        state = CASE WHEN o.changed THEN 'edited' ELSE p.state END
+        state = CASE WHEN o.changed THEN 'edited' ELSE p.state END,
+        deleted_at = NULL
     FROM incoming i JOIN old o ON o.post_id = i.post_id
     WHERE p.id = o.id
     RETURNING p.id
@@ -106,6 +107,50 @@ async def store_posts(
     return {r[0]: {"id": r[1], "status": r[2], "queued": r[3]} for r in rows}
 
 
+# A full read of a list page (200, not 304) shows every live post between its highest and lowest
+# regular id: a stored post strictly inside that range which the page no longer shows is gone.
+# Pinned rows rotate on and off the top and never count; ids that are not numbers are never
+# compared (their order says nothing).
+MARK_DELETED = """
+UPDATE posts SET deleted_at = now()
+WHERE board = %(board)s AND deleted_at IS NULL AND NOT pinned
+  AND (CASE WHEN post_id ~ '^[0-9]{1,30}$' THEN post_id::numeric END) > %(low)s
+  AND (CASE WHEN post_id ~ '^[0-9]{1,30}$' THEN post_id::numeric END) < %(high)s
+  AND NOT (post_id = ANY(%(shown)s::text[]))
+RETURNING post_id
+"""
+
+
+def id_range(regular_ids: Sequence[str]) -> tuple[int, int] | None:
+    """(lowest, highest) of a page's regular post ids when all are numbers, else None."""
+    numbers = [int(i) for i in regular_ids if i.isdigit() and len(i) <= 30]
+    if len(numbers) < 2 or len(numbers) != len(regular_ids):
+        return None
+    return min(numbers), max(numbers)
+
+
+async def mark_deleted(
+    conn: psycopg.AsyncConnection[Any],
+    board: str,
+    shown: Sequence[str],
+    regular: Sequence[str],
+) -> list[str]:
+    """Mark the board's posts the page no longer shows inside its id range; their post ids.
+
+    ``shown``: every post id on the page (pinned included); ``regular``: the non-pinned ones.
+    """
+    bounds = id_range(regular)
+    if bounds is None:
+        return []
+    async with conn.cursor() as cur:
+        await cur.execute(
+            MARK_DELETED,
+            {"board": board, "low": bounds[0], "high": bounds[1], "shown": list(shown)},
+        )
+        rows = await cur.fetchall()
+    return [r[0] for r in rows]
+
+
 async def board_has_posts(conn: psycopg.AsyncConnection[Any], board: str) -> bool:
     async with conn.cursor() as cur:
         await cur.execute("SELECT EXISTS (SELECT 1 FROM posts WHERE board = %s)", (board,))
@@ -130,10 +175,40 @@ def finish_run(conn: psycopg.Connection[Any], run_id: int, summary: Mapping[str,
         """UPDATE crawl_runs SET finished_at = now(), pages = %(pages)s,
                requests = %(requests)s, not_modified = %(not_modified)s, items = %(items)s,
                new = %(new)s, errors = %(errors)s, error_detail = %(error_detail)s,
-               finish_reason = %(finish_reason)s
+               finish_reason = %(finish_reason)s, deleted = %(deleted)s,
+               throttled = %(throttled)s
            WHERE id = %(id)s""",
-        {**summary, "id": run_id},
+        {"deleted": 0, "throttled": 0, **summary, "id": run_id},
     )
+
+
+def close_dead_runs(conn: psycopg.Connection[Any], board: str) -> list[int]:
+    """Close the board's runs still marked running as ``killed``. Only for a caller that holds
+    the board's lock: no other crawl of the board is alive then, so such a row was left by a
+    process that died (SIGKILL, OOM, power loss). Returns the ids closed."""
+    cur = conn.execute(
+        """UPDATE crawl_runs SET finished_at = now(), finish_reason = 'killed',
+               errors = errors + 1,
+               error_detail = 'board `' || board || '`: the crawl started at '
+                   || to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+                   || ' UTC died without finishing (process killed); closed by the next crawl'
+           WHERE board = %s AND finished_at IS NULL
+           RETURNING id""",
+        (board,),
+    )
+    return [int(r["id"] if isinstance(r, Mapping) else r[0]) for r in cur.fetchall()]
+
+
+def posts_seen_before(
+    conn: psycopg.Connection[Any], board: str, before: datetime, limit: int = 1000
+) -> set[str]:
+    """Post ids of ``board`` first seen before ``before`` (the newest ``limit`` of them)."""
+    rows = conn.execute(
+        "SELECT post_id FROM posts WHERE board = %s AND first_seen_at < %s"
+        " ORDER BY first_seen_at DESC LIMIT %s",
+        (board, before, limit),
+    ).fetchall()
+    return {r["post_id"] for r in rows}
 
 
 def last_runs(conn: psycopg.Connection[Any], board: str, limit: int = 10) -> list[dict[str, Any]]:
@@ -157,7 +232,7 @@ def board_health_rows(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]
     cur = conn.execute(
         """
         SELECT DISTINCT ON (r.board) r.board, r.started_at, r.finished_at, r.finish_reason,
-               r.errors, r.error_detail, r.items, r.new,
+               r.errors, r.error_detail, r.items, r.new, r.throttled,
                (SELECT max(o.finished_at) FROM crawl_runs o
                  WHERE o.board = r.board AND o.finish_reason = 'finished' AND o.errors = 0
                ) AS last_ok_at
@@ -166,3 +241,40 @@ def board_health_rows(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]
         """
     )
     return {r["board"]: dict(r) for r in cur.fetchall()}
+
+
+def find_post(conn: psycopg.Connection[Any], ref: str) -> int | None:
+    """The id of the post ``ref`` names: a post id, or ``board:post_id``."""
+    board, sep, board_post = ref.partition(":")
+    if sep:
+        row = conn.execute(
+            "SELECT id FROM posts WHERE board = %s AND post_id = %s", (board, board_post)
+        ).fetchone()
+    elif ref.isdigit():
+        row = conn.execute("SELECT id FROM posts WHERE id = %s", (int(ref),)).fetchone()
+    else:
+        row = None
+    return None if row is None else int(row["id"])
+
+
+def metrics_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """What the Prometheus exporter shows, read in one snapshot."""
+    boards = conn.execute(
+        """
+        SELECT board, coalesce(finish_reason, 'running') AS finish_reason, count(*) AS runs,
+               sum(new) AS new, sum(not_modified) AS not_modified, sum(errors) AS errors,
+               max(finished_at) FILTER (WHERE finish_reason = 'finished' AND errors = 0)
+                   AS last_ok_at
+        FROM crawl_runs GROUP BY board, coalesce(finish_reason, 'running')
+        """
+    ).fetchall()
+    pushes = conn.execute(
+        "SELECT status, count(*) AS n, sum(greatest(attempts - 1, 0)) AS retries"
+        " FROM notifications GROUP BY status"
+    ).fetchall()
+    outbox = conn.execute(
+        "SELECT count(*) AS depth, extract(epoch FROM now() - min(created_at)) AS oldest"
+        " FROM notify_outbox WHERE planned_at IS NULL"
+    ).fetchone()
+    return {"boards": [dict(r) for r in boards], "pushes": [dict(r) for r in pushes],
+            "outbox": dict(outbox or {})}  # fmt: skip

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import psycopg
 
 from noticecrawler.db import resolve_url
+from noticecrawler.errors import ProjectError
+from noticecrawler.redaction import redact
 
 _resolved: dict[tuple[str, str], str] = {}
 
 
-class DatabaseUnavailable(RuntimeError):
+__all__ = ["DatabaseUnavailable", "database_url", "redact"]
+
+
+class DatabaseUnavailable(ProjectError, RuntimeError):
     """The database cannot be reached; the message says which one and why."""
-
-
-def redact(url: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def database_url(settings: Any) -> str:
@@ -30,7 +30,7 @@ def database_url(settings: Any) -> str:
         try:
             psycopg.connect(url, connect_timeout=5).close()
         except psycopg.OperationalError as e:
-            reason = str(e).strip().splitlines()[0].removeprefix("connection failed: ")
+            reason = redact(str(e).strip().splitlines()[0].removeprefix("connection failed: "))
             raise DatabaseUnavailable(
                 f"cannot reach PostgreSQL at {redact(url)} (DATABASE_URL): {reason}"
             ) from None

@@ -6,7 +6,7 @@ are what `noticecrawler notify …` runs, with bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import psycopg
@@ -67,10 +67,27 @@ def remove_user(conn: psycopg.Connection[Any], user_id: int) -> bool:
     return conn.execute("DELETE FROM users WHERE id = %s", (user_id,)).rowcount > 0
 
 
+def clean_words(values: Sequence[str], what: str) -> list[str]:
+    """Each value trimmed (inner runs of spaces kept as one); a blank one is refused with a
+    ValueError naming it. Repeats are dropped, the order kept."""
+    cleaned: list[str] = []
+    for value in values:
+        word = " ".join(value.split())
+        if not word:
+            raise ValueError(f"{what} {value!r} is empty or blank")
+        if word not in cleaned:
+            cleaned.append(word)
+    return cleaned
+
+
 def add_device(conn: psycopg.Connection[Any], user_id: int, token: str, platform: str) -> int:
-    """Registers a token; a token already known moves to this user and is active again."""
+    """Registers a token; a token already known moves to this user and is active again. The
+    token is trimmed; an empty one is refused (ValueError)."""
     if platform not in PLATFORMS:
         raise ValueError(f"platform {platform!r} is not one of {', '.join(PLATFORMS)}")
+    token = token.strip()
+    if not token:
+        raise ValueError("the FCM token is empty")
     return _id(
         conn,
         """
@@ -115,9 +132,23 @@ def add_subscription(
     keywords: Sequence[str],
     negative_keywords: Sequence[str] = (),
     boards: Sequence[str] | None = None,
+    known_boards: Collection[str] | None = None,
 ) -> int:
+    """A subscription; keywords and boards trimmed. Refused (ValueError, saying which value):
+    a blank keyword or board, no keyword and no board, a board not in ``known_boards`` (the
+    catalog's board names; not checked when None)."""
+    keywords = clean_words(keywords, "keyword")
+    negative_keywords = clean_words(negative_keywords, "negative keyword")
+    boards = clean_words(boards or (), "board") or None
     if not keywords and not boards:
         raise ValueError("a subscription needs keywords, or boards to follow whole")
+    if known_boards is not None:
+        unknown = [b for b in boards or () if b not in known_boards]
+        if unknown:
+            raise ValueError(
+                f"no board {', '.join(f'`{b}`' for b in unknown)} in the catalog "
+                "(`noticecrawler boards` lists them)"
+            )
     return _id(
         conn,
         """

@@ -5,18 +5,23 @@ The Celery layer calls these plain functions; each is safe to run again for the 
 * ``plan_post`` inserts one ``notifications`` row per (post, active device of a matching
   user) with ON CONFLICT DO NOTHING, slice by slice, and yields the devices still to push in
   batches as their rows are committed.
-* ``send_batch`` claims a batch's rows (``sending`` under a lease, committed before any push),
-  pushes, and records each outcome. A worker that dies mid-batch leaves ``sending`` rows
-  behind; once their lease runs out they are claimable again (a push may then repeat — the
-  notification's tag/collapse id makes the phone replace the first one). A ``sent`` row is
-  never claimed again. The summary names the devices to retry and the largest Retry-After.
+* ``send_batch`` claims a batch's rows (``sending`` under a short lease, committed before any
+  push), pushes, and records each outcome; while it pushes, the lease is renewed (every third
+  of it, by a thread of its own when the caller gives ``renew``, and whenever outcomes are
+  stored). A worker that dies mid-batch stops renewing: its ``sending`` rows are claimable
+  again one lease later (a push may then repeat — the notification's tag/collapse id makes
+  the phone replace the first one). A ``sent`` row is never claimed again. A device to retry
+  gets its own due time (its Retry-After or the backoff of its attempt, capped), kept in the
+  row: nothing waits in the broker. The summary names the devices to retry.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +29,7 @@ import psycopg
 from psycopg import pq
 
 from noticecrawler.notify import store
+from noticecrawler.notify.config import retry_delay
 from noticecrawler.notify.fcm import build_message
 from noticecrawler.notify.fcm_errors import Outcome, Sender, SendResult
 from noticecrawler.notify.matching import Matcher, MatcherCache, Subscription
@@ -34,10 +40,15 @@ class FanoutOptions:
     android_channel: str = "notices"
     apns_sound: str = "default"
     apns_topic: str = ""
-    #: longer than a batch can take: batch size / concurrency x (connect + read timeout)
-    lease_seconds: float = 600.0
+    #: a claim is the claimer's for this long; renewed every third of it while pushing
+    lease_seconds: float = 30.0
     #: pushes tried at most this many times per device, then `failed`
     max_attempts: int = 5
+    #: retry n of a device waits max(its Retry-After, base x 2^(n-1)), at most the max
+    retry_base_delay: float = 10.0
+    retry_max_delay: float = 900.0
+    #: planned rows are enqueued at once; the sweep enqueues them again this much later
+    requeue_after: float = 30.0
     concurrency: int = 100
     #: at most this many pushes sent and not yet stored (what a killed worker may repeat);
     #: outcomes are stored every half of it while the other half goes out
@@ -80,6 +91,7 @@ def plan_post(
     batch_size: int = 500,
     due_only: bool = False,
     slice_size: int | None = None,
+    requeue_after: float = 30.0,
 ) -> Iterator[list[int]]:
     """Insert the post's notification rows and yield the devices to push, in batches, each
     batch only once its rows are committed — the caller may enqueue it at once.
@@ -103,7 +115,7 @@ def plan_post(
     while start < len(subscription_ids):
         with conn.transaction():
             inserted = store.insert_notifications(
-                conn, post_id, subscription_ids[start : start + step]
+                conn, post_id, subscription_ids[start : start + step], requeue_after
             )
         start, step = start + step, min(2 * step, largest)
         offered.update(inserted)
@@ -127,17 +139,52 @@ _STATUS = {
 }
 
 
+#: renews the lease of a claim: (claim_id, seconds) -> rows renewed; runs in its own thread
+Renew = Callable[[str, float], Any]
+
+logger = logging.getLogger(__name__)
+
+
+class _LeaseKeeper:
+    """Renews a claim's lease every third of it until stopped (a thread of its own, so a push
+    stuck on a slow FCM answer does not let the lease run out under a live worker)."""
+
+    def __init__(self, renew: Renew, claim_id: str, lease_seconds: float) -> None:
+        self._renew, self._claim_id, self._lease = renew, claim_id, lease_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease / 3):
+            try:
+                self._renew(self._claim_id, self._lease)
+            except Exception as exc:  # the next renewal (or the record) tries again
+                logger.warning("could not renew the lease of claim %s: %s", self._claim_id, exc)
+
+
 def send_batch(
     conn: psycopg.Connection[Any],
     post_id: int,
     device_ids: Sequence[int],
     sender: Sender,
     options: FanoutOptions | None = None,
+    renew: Renew | None = None,
 ) -> dict[str, Any]:
     """Claim, push and record one batch; returns a JSON-able summary.
 
     ``conn`` must not be inside a transaction: the claim is committed before the first push,
     so other workers skip these rows and a crash leaves them leased, not silently queued.
+    ``renew`` (called from another thread, so with a connection of its own) keeps the lease
+    alive while pushes are in flight; without it the lease is renewed only when outcomes are
+    stored.
     """
     options = options or FanoutOptions()
     if conn.info.transaction_status != pq.TransactionStatus.IDLE:
@@ -188,7 +235,12 @@ def send_batch(
     # ever sent and not yet recorded: what a worker killed mid-batch may push again
     by_id = {row["id"]: row for row in rows}
     stream = sender.send_stream(items, options.concurrency, max(1, options.record_every))
-    with contextlib.closing(stream):
+    keeper = (
+        _LeaseKeeper(renew, claim_id, options.lease_seconds)
+        if renew is not None
+        else contextlib.nullcontext()
+    )
+    with keeper, contextlib.closing(stream):
         for results in stream:
             chunk = [by_id[key] for key, _ in results]
             _record(conn, claim_id, chunk, dict(results), options, summary)
@@ -210,13 +262,17 @@ def _record(
         status = _STATUS[result.outcome]
         if status == "retry" and row["attempts"] >= options.max_attempts:
             status = "failed"
+        # each device waits for its own Retry-After (or its backoff), never another's
+        due_in = retry_delay(
+            row["attempts"], result.retry_after, options.retry_base_delay, options.retry_max_delay
+        )
         outcomes.append(
             {
                 "id": row["id"],
                 "status": status,
                 "message_name": result.message_name,
                 "error": result.error,
-                "retry_after": result.retry_after,
+                "retry_after": due_in,
             }
         )
         if status == "retry":
@@ -232,4 +288,5 @@ def _record(
     with conn.transaction():
         recorded = store.record_outcomes(conn, claim_id, outcomes)
         summary["deactivated"] += store.note_device_errors(conn, device_errors)
+        store.renew_lease(conn, claim_id, options.lease_seconds)
     summary["lost"] += len(outcomes) - recorded

@@ -37,9 +37,12 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import re
+import ssl
 import threading
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -60,7 +63,8 @@ from noticecrawler.notify.fcm_errors import (
     is_auth_failure,
     parse_error,
 )
-from noticecrawler.notify.transport import NETWORK_ERRORS, PushTransport
+from noticecrawler.notify.senders.proxy import Proxy
+from noticecrawler.notify.transport import NETWORK_ERRORS, HeaderError, PushTransport
 
 DEFAULT_ENDPOINT = "https://fcm.googleapis.com/v1/projects"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
@@ -70,6 +74,47 @@ PLATFORMS = ("android", "ios", "web")
 _PLACEHOLDER = "\x00fcm-token\x00"
 #: (bytes before the token's JSON string, bytes after), or None: pyfcm builds every payload
 _Template = tuple[bytes, bytes] | None
+
+
+#: a Google Cloud project id (6-30 of a-z, 0-9 and "-"; older ones may be longer or carry a
+#: "domain:" prefix): anything else would break the request line
+_PROJECT_ID = re.compile(r"(?:[a-z0-9][a-z0-9.-]*:)?[a-z0-9][a-z0-9-]{0,62}")
+#: a token that can be sent: no space or control character (FCM's own are [A-Za-z0-9_:-]),
+#: at most 4 KiB; anything else is refused before it reaches a request
+_TOKEN = re.compile(r"[^\x00-\x20\x7f]{1,4096}")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_project_id(project_id: str) -> str:
+    """The project id, or ValueError naming what is wrong (checked when the config loads)."""
+    if not _PROJECT_ID.fullmatch(project_id):
+        raise ValueError(
+            f"FCM_PROJECT_ID {project_id!r} is not a Google Cloud project id "
+            "(lowercase letters, digits and '-')"
+        )
+    return project_id
+
+
+def check_endpoint(endpoint: str) -> str:
+    """The FCM endpoint base (``https://host[:port]/v1/projects``), or ValueError. Plain http
+    only to a loopback address (a test server); no user, query or fragment."""
+    parts = urlsplit(endpoint)
+    try:
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"FCM_ENDPOINT {endpoint!r}: {exc}") from None
+    problem = None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        problem = "not an http(s) URL"
+    elif parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        problem = "plain http is allowed only to a loopback address"
+    elif parts.username is not None or parts.query or parts.fragment:
+        problem = "no user, query or fragment allowed"
+    elif _TOKEN.fullmatch(endpoint) is None:
+        problem = "spaces or control characters"
+    if problem:
+        raise ValueError(f"FCM_ENDPOINT {endpoint!r}: {problem}")
+    return endpoint.rstrip("/")
 
 
 def _clip(text: str, limit: int) -> str:
@@ -163,6 +208,7 @@ class _BoundedFCMNotification(FCMNotification):
             project = self._project_id or getattr(self.credentials, "project_id", None)
             if not project:
                 raise ValueError("FCM project id missing (FCM_PROJECT_ID)")
+            check_project_id(str(project))  # also the one read from the service-account file
             self._fcm_end_point = f"{self.FCM_END_POINT_BASE}/{project}/messages:send"
         return self._fcm_end_point
 
@@ -224,18 +270,37 @@ class FcmSender:
         credentials: Credentials | None = None,
         endpoint: str | None = None,
         max_concurrency: int = 100,
-        timeout: tuple[float, float] = (5.0, 10.0),
+        timeout: tuple[float, float] = (5.0, 30.0),
+        proxy: str = "",
+        no_proxy: str = "",
+        ssl_context: ssl.SSLContext | None = None,
+        http2: bool = True,
+        h2c: bool = False,
     ) -> None:
+        """``proxy``/``no_proxy``: HTTPS_PROXY and NO_PROXY (settings hands them over);
+        ``ssl_context``: a verifying context with more trusted CAs (tests, benches);
+        ``http2``: offer HTTP/2 by ALPN (FCM takes it); ``h2c``: HTTP/2 on a plain-http
+        endpoint with prior knowledge (a test server)."""
         if not (credentials_file or credentials):
             raise ValueError("FcmSender needs a service-account file or credentials")
         if credentials is not None and not project_id:
             raise ValueError("FcmSender with explicit credentials needs a project id")
+        if project_id:
+            check_project_id(project_id)
+        endpoint = check_endpoint(endpoint or DEFAULT_ENDPOINT)
         self.max_concurrency = max(1, max_concurrency)
         self.timeout = timeout
         self._adapter = bounded_adapter(self.max_concurrency)  # pyfcm's own notify() path
-        self.transport = PushTransport(self.max_concurrency, timeout)
+        self.transport = PushTransport(
+            self.max_concurrency,
+            timeout,
+            proxy=Proxy.parse(proxy, no_proxy),
+            ssl_context=ssl_context,
+            http2=http2,
+            h2c=h2c,
+        )
         self.fcm = _BoundedFCMNotification(
-            endpoint_base=endpoint or DEFAULT_ENDPOINT,
+            endpoint_base=endpoint,
             project_id=project_id or None,
             credentials=credentials,
             service_account_file=credentials_file or None,
@@ -316,7 +381,12 @@ class FcmSender:
         """The request body for ``token``: pyfcm builds each message once per batch, with a
         placeholder token, and the device's token is spliced in (JSON-escaped) — the same bytes
         as ``parse_payload`` per device, for a fraction of the CPU. Unusual tokens (empty, not
-        a string) go through pyfcm itself."""
+        a string) go through pyfcm itself; one with spaces or control characters is refused
+        here, never sent."""
+        if isinstance(token, str) and token and not _TOKEN.fullmatch(token):
+            return SendResult(
+                Outcome.INVALID, error=f"token {token[:16]!r}… holds spaces or control characters"
+            )
         if isinstance(token, str) and token:
             key = id(message_kwargs)  # the batch's items share one kwargs dict per platform
             if key not in templates:
@@ -355,6 +425,8 @@ class FcmSender:
                 headers = {"Content-Type": "application/json", "Authorization": f"Bearer {access}"}
                 try:
                     reply = await self.transport.post(url, payload, headers)
+                except HeaderError as exc:  # the access token: a credentials problem
+                    return SendResult(Outcome.RETRY, error=f"request not built: {exc}")
                 except NETWORK_ERRORS as exc:
                     return SendResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
                 if attempt == 0 and is_auth_failure(reply.status, parse_error(reply.body)):
@@ -381,7 +453,7 @@ def make_sender(
     endpoint: str | None = None,
     *,
     max_concurrency: int = 100,
-    timeout: tuple[float, float] = (5.0, 10.0),
+    timeout: tuple[float, float] = (5.0, 30.0),
 ) -> Sender:
     """An FcmSender when a credentials file and a project id are configured, else the console.
 
@@ -396,6 +468,8 @@ def make_sender(
         project_id = settings.FCM_PROJECT_ID
     if endpoint is None:
         endpoint = settings.FCM_ENDPOINT
+    proxy = getattr(settings, "FCM_HTTPS_PROXY", "")
+    no_proxy = getattr(settings, "FCM_NO_PROXY", "")
     if not credentials_file and not project_id:
         return ConsoleSender()
     if not credentials_file or not project_id:
@@ -407,4 +481,6 @@ def make_sender(
         endpoint=endpoint or None,
         max_concurrency=max_concurrency,
         timeout=timeout,
+        proxy=proxy,
+        no_proxy=no_proxy,
     )

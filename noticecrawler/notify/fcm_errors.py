@@ -1,11 +1,26 @@
 """What one push's outcome was, and how an FCM HTTP v1 response maps to it.
 
-pyfcm's own ``parse_response`` is not used: it turns 429 and every 5xx into the same
-``FCMServerError`` (dropping Retry-After), treats any 404 as "not registered" and any 403 as a
-sender mismatch, and never looks at FCM's ``errorCode``. Deactivating a device is irreversible,
-so here it happens only when FCM says so explicitly (``errorCode`` UNREGISTERED or
-SENDER_ID_MISMATCH); a bare 404/403 (wrong project id, wrong URL, missing IAM permission) is a
-problem of the sender, reported as ``retry`` so that no device is lost to a misconfiguration.
+FCM's documented error table (the ``ErrorCode`` enum of the HTTP v1 API) is applied in three
+steps, the first that says something wins:
+
+1. ``details[].errorCode`` of the ``google.firebase.fcm.v1.FcmError`` detail: UNREGISTERED
+   (404) → the token is dead; SENDER_ID_MISMATCH (403) → the token belongs to another sender;
+   INVALID_ARGUMENT (400) and THIRD_PARTY_AUTH_ERROR (401, APNs/web-push keys) → not retried;
+   QUOTA_EXCEEDED (429), UNAVAILABLE (503), INTERNAL (500) → retried (after Retry-After);
+   UNSPECIFIED_ERROR says nothing and falls through;
+2. else ``error.status`` (the canonical google.rpc code FCM puts at the top, e.g. a 404
+   ``NOT_FOUND`` with no details): NOT_FOUND/UNREGISTERED, PERMISSION_DENIED/
+   SENDER_ID_MISMATCH, INVALID_ARGUMENT, RESOURCE_EXHAUSTED/QUOTA_EXCEEDED, UNAVAILABLE,
+   INTERNAL, UNAUTHENTICATED;
+3. else the HTTP status, by the same table (400, 401, 403, 404, 429, 500, 503).
+
+Deactivating a device is irreversible, so two answers that are not about the token never do:
+a body that is not FCM's JSON error (an HTML page from a front end or proxy: a wrong URL is
+refused when the configuration loads, but a proxy may still answer) and a 403 whose
+``google.rpc.ErrorInfo`` names a problem of the sender's project (IAM permission, API
+disabled, billing) — both are ``retry``, loud in the record. pyfcm's own ``parse_response``
+is not used: it turns 429 and every 5xx into one exception (dropping Retry-After), treats any
+404 as "not registered" and never looks at ``errorCode``.
 """
 
 from __future__ import annotations
@@ -126,6 +141,62 @@ def is_auth_failure(status_code: int, error: FcmError) -> bool:
     return status_code == 401 and error.error_code != "THIRD_PARTY_AUTH_ERROR"
 
 
+#: FCM's ErrorCode (and the canonical google.rpc status FCM sends with it) → outcome
+_BY_CODE: dict[str, Outcome] = {
+    "UNREGISTERED": Outcome.UNREGISTERED,
+    "NOT_FOUND": Outcome.UNREGISTERED,
+    "SENDER_ID_MISMATCH": Outcome.SENDER_MISMATCH,
+    "PERMISSION_DENIED": Outcome.SENDER_MISMATCH,
+    "INVALID_ARGUMENT": Outcome.INVALID,
+    "THIRD_PARTY_AUTH_ERROR": Outcome.INVALID,
+    "QUOTA_EXCEEDED": Outcome.RETRY,
+    "RESOURCE_EXHAUSTED": Outcome.RETRY,
+    "UNAVAILABLE": Outcome.RETRY,
+    "INTERNAL": Outcome.RETRY,
+    "UNAUTHENTICATED": Outcome.RETRY,
+}
+#: the table's HTTP codes, for an FCM error body with neither errorCode nor status
+_BY_HTTP: dict[int, Outcome] = {
+    400: Outcome.INVALID,
+    403: Outcome.SENDER_MISMATCH,
+    404: Outcome.UNREGISTERED,
+}
+#: google.rpc.ErrorInfo reasons of a 403 that are about our project, never about the token
+_SENDER_PROBLEMS = frozenset(
+    {
+        "IAM_PERMISSION_DENIED",
+        "SERVICE_DISABLED",
+        "API_DISABLED",
+        "BILLING_DISABLED",
+        "CONSUMER_INVALID",
+        "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+        "USER_PROJECT_DENIED",
+    }
+)
+
+
+def _is_fcm_error(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("error"), dict)
+
+
+def outcome_of(status_code: int, error: FcmError, fcm_body: bool) -> Outcome:
+    """The documented table: errorCode, then status, then the HTTP status (module doc)."""
+    if not fcm_body:
+        return Outcome.RETRY  # not an answer of FCM about this message
+    outcome = _BY_CODE.get(error.error_code) or _BY_CODE.get(error.status)
+    if outcome is None:
+        outcome = _BY_HTTP.get(status_code, Outcome.RETRY)
+    about_project = _SENDER_PROBLEMS.intersection(error.reasons)
+    if outcome is Outcome.SENDER_MISMATCH and error.error_code != "SENDER_ID_MISMATCH":
+        # our project's permission or API, not the token's sender
+        return Outcome.RETRY if about_project else outcome
+    return outcome
+
+
 def classify(status_code: int, headers: Mapping[str, str], body: bytes) -> SendResult:
     """Map one FCM HTTP v1 response to a SendResult (401 is left to the caller's refresh)."""
     if status_code == 200:
@@ -137,17 +208,9 @@ def classify(status_code: int, headers: Mapping[str, str], body: bytes) -> SendR
             return SendResult(Outcome.RETRY, http_status=200, error="200 without a message name")
         return SendResult(Outcome.SENT, message_name=name, http_status=200)
     error = parse_error(body)
-    code = error.error_code
+    outcome = outcome_of(status_code, error, _is_fcm_error(body))
     described = f"HTTP {status_code} {error.describe()}"
-    if code == "UNREGISTERED":
-        return SendResult(Outcome.UNREGISTERED, http_status=status_code, error=described)
-    if code == "SENDER_ID_MISMATCH":
-        return SendResult(Outcome.SENDER_MISMATCH, http_status=status_code, error=described)
-    if status_code == 400 or code == "INVALID_ARGUMENT" or code == "THIRD_PARTY_AUTH_ERROR":
-        return SendResult(Outcome.INVALID, http_status=status_code, error=described)
-    # 429 QUOTA_EXCEEDED, 5xx UNAVAILABLE/INTERNAL, a 401 still failing after a refresh,
-    # a bare 403/404 (sender misconfigured) and anything unexpected: try again later.
-    retry_after = parse_retry_after(headers.get("Retry-After"))
-    return SendResult(
-        Outcome.RETRY, retry_after=retry_after, http_status=status_code, error=described
-    )
+    retry_after = None
+    if outcome is Outcome.RETRY:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+    return SendResult(outcome, retry_after=retry_after, http_status=status_code, error=described)

@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 
 from noticecrawler.notify.matching import Subscription
 
-#: statuses a worker may claim (plus `sending` whose lease ran out)
+#: statuses a worker may claim (a `retry` row once due, and `sending` whose lease ran out)
 OPEN_STATUSES = ("queued", "retry")
 
 
@@ -53,15 +53,20 @@ def load_post(conn: psycopg.Connection[Any], post_id: int) -> dict[str, Any] | N
 
 
 def insert_notifications(
-    conn: psycopg.Connection[Any], post_id: int, subscription_ids: Sequence[int]
+    conn: psycopg.Connection[Any],
+    post_id: int,
+    subscription_ids: Sequence[int],
+    requeue_after: float = 30.0,
 ) -> list[int]:
     """One `queued` row per active device of the users of these subscriptions (once per
     device, whatever the number of its user's matching subscriptions); existing rows are kept.
-    Returns the devices whose rows were inserted now, in ascending order."""
+    The caller enqueues their send_batch at once; the sweep enqueues a row again only
+    ``requeue_after`` seconds later (that task was lost). Returns the devices whose rows were
+    inserted now, in ascending order."""
     rows = conn.execute(
         """
-        INSERT INTO notifications (post_id, device_id, subscription_id)
-        SELECT %(post_id)s, d.id, min(s.id)
+        INSERT INTO notifications (post_id, device_id, subscription_id, requeue_at)
+        SELECT %(post_id)s, d.id, min(s.id), now() + make_interval(secs => %(requeue)s)
         FROM subscriptions s
         JOIN devices d ON d.user_id = s.user_id AND d.active
         WHERE s.id = ANY(%(subscription_ids)s)
@@ -69,7 +74,11 @@ def insert_notifications(
         ON CONFLICT (post_id, device_id) DO NOTHING
         RETURNING device_id
         """,
-        {"post_id": post_id, "subscription_ids": list(subscription_ids)},
+        {
+            "post_id": post_id,
+            "subscription_ids": list(subscription_ids),
+            "requeue": float(requeue_after),
+        },
     ).fetchall()
     return sorted(int(r["device_id"]) for r in rows)
 
@@ -101,23 +110,28 @@ def close_unsendable(
 ) -> int:
     """Close open rows that must not be sent: the device was deactivated meanwhile
     (`unregistered`), or a dead worker's lease ran out on the last allowed attempt
-    (`failed`). Returns the number of rows closed."""
+    (`failed`). Rows another transaction holds are left alone (see :func:`claim`). Returns
+    the number of rows closed."""
     cur = conn.execute(
         """
+        WITH closing AS (
+            SELECT n.id, d.active FROM notifications n JOIN devices d ON d.id = n.device_id
+            WHERE n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
+              AND (
+                  (NOT d.active AND (n.status = ANY(%(open)s)
+                                     OR (n.status = 'sending' AND n.lease_until < now())))
+                  OR (n.status = 'sending' AND n.lease_until < now()
+                      AND n.attempts >= %(max_attempts)s)
+              )
+            ORDER BY n.id
+            FOR UPDATE OF n SKIP LOCKED
+        )
         UPDATE notifications n SET
-            status = CASE WHEN NOT d.active THEN 'unregistered' ELSE 'failed' END,
-            error = CASE WHEN NOT d.active THEN 'device deactivated before sending'
+            status = CASE WHEN NOT c.active THEN 'unregistered' ELSE 'failed' END,
+            error = CASE WHEN NOT c.active THEN 'device deactivated before sending'
                          ELSE 'worker lost after the last attempt' END,
             claim_id = NULL, lease_until = NULL, updated_at = now()
-        FROM devices d
-        WHERE d.id = n.device_id
-          AND n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
-          AND (
-              (NOT d.active AND (n.status = ANY(%(open)s)
-                                 OR (n.status = 'sending' AND n.lease_until < now())))
-              OR (n.status = 'sending' AND n.lease_until < now()
-                  AND n.attempts >= %(max_attempts)s)
-          )
+        FROM closing c WHERE n.id = c.id
         """,
         {
             "post_id": post_id,
@@ -137,19 +151,33 @@ def claim(
     lease_seconds: float,
 ) -> list[dict[str, Any]]:
     """Mark the claimable rows `sending` under ``claim_id`` until the lease ends; returns them
-    with the device's token and platform. Concurrent claimers wait on the row locks and then
-    skip the rows already claimed, so each row goes to one worker."""
+    with the device's token and platform. A `retry` row is claimable only once due (its own
+    Retry-After / backoff has passed), whoever asks.
+
+    Rows another transaction holds locked are skipped, never waited for (each row goes to one
+    worker): whoever holds one is claiming, closing, renewing or recording it, or the sweep is
+    enqueueing it again. Waiting instead deadlocked two claimers of overlapping batches (the
+    original task and the sweep's) against each other or a lease renewal."""
     return (
         _cursor(conn)
         .execute(
             """
+        WITH mine AS (
+            SELECT n.id FROM notifications n JOIN devices d ON d.id = n.device_id AND d.active
+            WHERE n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
+              AND (n.status = 'queued'
+                   OR (n.status = 'retry'
+                       AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= now()))
+                   OR (n.status = 'sending' AND n.lease_until < now()))
+            ORDER BY n.id
+            FOR UPDATE OF n SKIP LOCKED
+        )
         UPDATE notifications n SET
             status = 'sending', attempts = n.attempts + 1, claim_id = %(claim_id)s,
-            lease_until = now() + make_interval(secs => %(lease)s), updated_at = now()
-        FROM devices d
-        WHERE d.id = n.device_id AND d.active
-          AND n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
-          AND (n.status = ANY(%(open)s) OR (n.status = 'sending' AND n.lease_until < now()))
+            lease_until = now() + make_interval(secs => %(lease)s), requeue_at = NULL,
+            updated_at = now()
+        FROM mine, devices d
+        WHERE n.id = mine.id AND d.id = n.device_id
         RETURNING n.id, n.device_id, n.attempts, d.fcm_token, d.platform
         """,
             {
@@ -157,25 +185,43 @@ def claim(
                 "device_ids": list(device_ids),
                 "claim_id": claim_id,
                 "lease": float(lease_seconds),
-                "open": list(OPEN_STATUSES),
             },
         )
         .fetchall()
     )
 
 
+def renew_lease(conn: psycopg.Connection[Any], claim_id: str, lease_seconds: float) -> int:
+    """The rows of this claim still being pushed stay ours ``lease_seconds`` more."""
+    cur = conn.execute(
+        """
+        WITH ours AS (
+            SELECT id FROM notifications
+            WHERE claim_id = %(claim_id)s AND status = 'sending'
+            ORDER BY id
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE notifications n SET lease_until = now() + make_interval(secs => %(lease)s)
+        FROM ours WHERE n.id = ours.id
+        """,
+        {"claim_id": claim_id, "lease": float(lease_seconds)},
+    )
+    return cur.rowcount
+
+
 def record_outcomes(
     conn: psycopg.Connection[Any], claim_id: str, outcomes: Sequence[dict[str, Any]]
 ) -> int:
-    """Store each row's outcome (keys: id, status, message_name, error, retry_after), only if
-    the row is still ours (a worker whose lease ran out and was re-claimed loses the write)."""
+    """Store each row's outcome (keys: id, status, message_name, error, retry_after: seconds
+    until a `retry` row is due), only if the row is still ours (a worker whose lease ran out
+    and was re-claimed loses the write)."""
     if not outcomes:
         return 0
     cur = conn.execute(
         """
         UPDATE notifications n SET
             status = u.status, message_name = u.message_name, error = u.error,
-            claim_id = NULL, lease_until = NULL, updated_at = now(),
+            claim_id = NULL, lease_until = NULL, requeue_at = NULL, updated_at = now(),
             next_attempt_at = CASE WHEN u.status = 'retry'
                                    THEN now() + make_interval(secs => COALESCE(u.retry_after, 0))
                               END
@@ -239,18 +285,39 @@ def status_counts(conn: psycopg.Connection[Any], post_id: int) -> dict[str, int]
     return {str(r["status"]): int(r["n"]) for r in rows}
 
 
-def postpone(
-    conn: psycopg.Connection[Any], post_id: int, device_ids: Sequence[int], seconds: float
-) -> int:
-    """Rows to retry are due in ``seconds`` (the re-queued task's countdown), not earlier."""
-    cur = conn.execute(
-        """
-        UPDATE notifications SET next_attempt_at = now() + make_interval(secs => %(secs)s)
-        WHERE post_id = %(post_id)s AND device_id = ANY(%(device_ids)s) AND status = 'retry'
+def due_rows(
+    conn: psycopg.Connection[Any], requeue_after: float, limit: int
+) -> list[tuple[int, int]]:
+    """(post_id, device_id) of the open rows whose send_batch must be enqueued now: retries
+    whose time has come, rows of a dead worker (lease run out), rows whose task was lost
+    (enqueued more than ``requeue_after`` seconds ago and untouched). They are marked enqueued
+    (``requeue_at``) before the caller enqueues, so a lost task is enqueued again later."""
+    rows = (
+        _cursor(conn)
+        .execute(
+            """
+        WITH due AS (
+            SELECT id FROM notifications
+            WHERE status IN ('queued', 'retry', 'sending')
+              AND (requeue_at IS NULL OR requeue_at <= now())
+              AND CASE status
+                      WHEN 'sending' THEN lease_until < now()
+                      WHEN 'retry' THEN next_attempt_at IS NULL OR next_attempt_at <= now()
+                      ELSE true
+                  END
+            ORDER BY id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE notifications n SET requeue_at = now() + make_interval(secs => %(requeue)s)
+        FROM due WHERE n.id = due.id
+        RETURNING n.post_id, n.device_id
         """,
-        {"post_id": post_id, "device_ids": list(device_ids), "secs": float(seconds)},
+            {"requeue": float(requeue_after), "limit": limit},
+        )
+        .fetchall()
     )
-    return cur.rowcount
+    return sorted((int(r["post_id"]), int(r["device_id"])) for r in rows)
 
 
 # --- the outbox: posts waiting to be announced ----------------------------------------------
@@ -275,15 +342,19 @@ def mark_planned(conn: psycopg.Connection[Any], post_id: int) -> None:
 
 
 def sweep_outbox(
-    conn: psycopg.Connection[Any], age: float, max_sends: int, limit: int
+    conn: psycopg.Connection[Any],
+    age: float,
+    max_sends: int,
+    limit: int,
+    unplanned_age: float | None = None,
 ) -> list[int]:
     """Posts whose ``notify_post`` must be sent again, marked as sent now.
 
     A post qualifies when its outbox row is untaken ``age`` seconds after it was written (the
-    broker was away), taken but not planned ``age`` seconds later (its notify_post died while
-    inserting the rows), or its fan-out stalled: rows queued for ``age`` seconds, claimed by a
-    worker whose lease ran out, or to retry ``age`` seconds past their due time (their task was
-    lost). Each post is sent at most once per ``age`` seconds and ``max_sends`` times in all.
+    broker was away), or taken but not planned ``unplanned_age`` (default ``age``) seconds
+    later (its notify_post died while inserting the rows). Stalled pushes of a planned post
+    are not the outbox's business: :func:`due_rows` enqueues them. Each post is sent at most
+    once per ``age`` seconds and ``max_sends`` times in all.
     """
     rows = (
         _cursor(conn)
@@ -295,14 +366,7 @@ def sweep_outbox(
             UNION
             SELECT post_id FROM notify_outbox
             WHERE taken_at IS NOT NULL AND planned_at IS NULL
-              AND taken_at < now() - make_interval(secs => %(age)s)
-            UNION
-            SELECT DISTINCT post_id FROM notifications
-            WHERE status IN ('queued', 'sending', 'retry')
-              AND ((status = 'queued' AND updated_at < now() - make_interval(secs => %(age)s))
-                   OR (status = 'sending' AND lease_until < now())
-                   OR (status = 'retry'
-                       AND next_attempt_at < now() - make_interval(secs => %(age)s)))
+              AND taken_at < now() - make_interval(secs => %(unplanned_age)s)
         ),
         due AS (
             SELECT o.post_id FROM notify_outbox o JOIN candidates c USING (post_id)
@@ -316,7 +380,12 @@ def sweep_outbox(
         FROM due WHERE o.post_id = due.post_id
         RETURNING o.post_id
         """,
-            {"age": float(age), "max_sends": max_sends, "limit": limit},
+            {
+                "age": float(age),
+                "unplanned_age": float(age if unplanned_age is None else unplanned_age),
+                "max_sends": max_sends,
+                "limit": limit,
+            },
         )
         .fetchall()
     )

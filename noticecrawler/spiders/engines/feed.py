@@ -11,6 +11,7 @@ Catalog: ``start_url`` only (``engine = "feed"``). A feed has one page: ``next``
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from posixpath import basename
 from urllib.parse import unquote, urlsplit
@@ -37,6 +38,8 @@ _DATES = ("pubDate", "date", "published", "updated", "issued", "modified")
 
 
 class FeedSpider(BoardSpider):
+    engine_name = "feed"
+    falls_back = False
     defaults = {
         "row": "xpath:" + _ITEMS,
         "title": f"xpath:./{_x('title')}",
@@ -47,6 +50,11 @@ class FeedSpider(BoardSpider):
         "next": "none",
     }
     required = ("row",)
+
+    @classmethod
+    def detect(cls, response: TextResponse) -> float:
+        head = response.text[:3000].lower()
+        return 1.0 if re.search(r"<(rss|feed|rdf:rdf)\b", head) and "<html" not in head else 0.0
 
     def rows(self, response: TextResponse) -> SelectorList:
         # an HtmlResponse would read <link> as a void element: always parse the feed as XML

@@ -22,12 +22,22 @@ _NOISE = (
 )
 
 
+# the title link: list skins (basic, with or without .bo_tit), gallery skins (bo_img_list, gall_li)
+_TITLE = (
+    "td.td_subject .bo_tit a:not(.bo_cate_link), td.td_subject > a:not(.bo_cate_link),"
+    " .bo_img_text_href a:not(.bo_cate_link), .gall_text_href a:not(.bo_cate_link),"
+    " .bo_tit a:not(.bo_cate_link)"
+)
+
+
 class GnuboardSpider(TableBoardSpider):
+    engine_name = "gnuboard"
+    fingerprints = (r"bo_table=", r"wr_id=", r"id=[\"']?(?:bo_list|fboardlist)")
     defaults = {
-        "row": "#bo_list tbody tr, #fboardlist tbody tr",
-        "title": "td.td_subject .bo_tit a:not(.bo_cate_link), td.td_subject > a",
-        "link": "td.td_subject .bo_tit a:not(.bo_cate_link), td.td_subject > a",
-        "date": "td.td_datetime",
+        "row": "#bo_list tbody tr, #fboardlist tbody tr, #bo_img_list > li, #bo_gall li.gall_li",
+        "title": _TITLE,
+        "link": _TITLE,
+        "date": "td.td_datetime, td.td_date, .gall_date",
         "author": "td.td_name .sv_member, td.td_name",
         "category": "a.bo_cate_link",
         "pinned": "",

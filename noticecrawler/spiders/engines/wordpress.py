@@ -15,13 +15,19 @@ from datetime import datetime
 from parsel import Selector
 from scrapy.http import TextResponse
 
-from noticecrawler.spiders.base import BoardSpider, first_text
+from noticecrawler.extract import first_text
+from noticecrawler.spiders.base import BoardSpider
 from noticecrawler.spiders.ids import auto_id
 
 _POST_ID = re.compile(r"(?:^|\s)post-(\d+)(?:\s|$)")
 
 
 class WordpressSpider(BoardSpider):
+    engine_name = "wordpress"
+    fingerprints = (
+        r"wp-content/|wp-includes/|content=[\"']WordPress",
+        r"<article[^>]+id=[\"']post-\d+|wp-block-post\b",
+    )
     defaults = {
         "row": "article[id^='post-'], li.wp-block-post",
         "title": ".entry-title a, .wp-block-post-title a, h2 a",

@@ -24,6 +24,12 @@ _NOISE = (
 
 
 class XeBoardSpider(TableBoardSpider):
+    engine_name = "xe"
+    fingerprints = (
+        r"document_srl[=/]",
+        r"[?&](?:amp;)?mid=\w",
+        r"xpressengine|rhymix|xe_content|class=[\"'][^\"']*\bbd_lst\b",
+    )
     defaults = {
         "row": "table.bd_lst tbody tr, div.board_list table tbody tr, table.board_list tbody tr",
         "title": "td.title a:not(.replyNum):not(.comment)",

@@ -21,6 +21,11 @@ _DATE = re.compile(r"^\d{2,4}[/.-]\d{1,2}[/.-]\d{1,2}(?:\s+\d{1,2}:\d{2}(?::\d{2
 
 
 class ZeroboardSpider(TableBoardSpider):
+    engine_name = "zeroboard"
+    fingerprints = (
+        r"zboard\.php\?(?:[^\"'>]*&(?:amp;)?)?id=",
+        r"view\.php\?(?:[^\"'>]*&(?:amp;)?)?id=[^\"'&]+&(?:amp;)?(?:[^\"'>]*&(?:amp;)?)?no=\d+",
+    )
     defaults = {
         "row": "tr[class^='list']",
         "title": "a[href*='view.php']",
@@ -38,7 +43,7 @@ class ZeroboardSpider(TableBoardSpider):
         for cell in row.xpath("./td"):
             text = clean_text(cell.xpath(".//text()").getall())
             if _DATE.match(text):
-                return self.parse_date(text, response)
+                return self.parse_date(self.fullest_date(cell), response)
         return None
 
     def lists_dates(self) -> bool:

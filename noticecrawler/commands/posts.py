@@ -1,0 +1,29 @@
+"""``noticecrawler posts BOARD``: the board's stored posts, newest first."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from noticecrawler.commands import command, refs
+from noticecrawler.db import connect, queries
+from noticecrawler.db.settings import database_url
+
+
+def add_arguments(subparsers: Any) -> None:
+    command(subparsers, "posts", run, "stored posts of a board").add_argument("board")
+
+
+def run(args: argparse.Namespace, settings: Any) -> int:
+    refs.board(settings, args.board)
+    with connect(database_url(settings)) as conn:
+        for p in queries.board_posts(conn, args.board):
+            print(format_post(p))
+    return 0
+
+
+def format_post(p: dict[str, Any], mark: str = "") -> str:
+    when = p["published_at"].strftime("%Y-%m-%d %H:%M") if p.get("published_at") else "?"
+    pin = "[pinned] " if p.get("pinned") else ""
+    gone = f"[deleted {p['deleted_at']:%Y-%m-%d %H:%M}] " if p.get("deleted_at") else ""
+    return f"{mark:5}{p['post_id']:>6}  {when}  {pin}{gone}{p['title']}"

@@ -1,0 +1,1 @@
+"""Scrapy commands the project replaces (``COMMANDS_MODULE``): ``scrapy crawl``."""

@@ -1,0 +1,1 @@
+"""Push backends behind one interface (issue 13)."""

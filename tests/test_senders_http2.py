@@ -1,0 +1,125 @@
+"""FcmSender over HTTP/2 (h2 by ALPN over TLS, h2c with prior knowledge) against the fake FCM:
+the same outcomes as over HTTP/1.1, many pushes per connection, GOAWAY loses and repeats
+nothing."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from noticecrawler.notify.fcm import FcmSender
+from noticecrawler.notify.fcm_errors import Outcome
+from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
+from tests.test_fcm import TokenSource, android
+
+PROTOCOLS = ["http/1.1", "h2c", "h2-tls"]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def start(protocol: str, certificate: tuple[Path, Path], **fake: Any) -> FakeFcm:
+    tls = server_tls(*certificate) if protocol == "h2-tls" else None
+    return FakeFcm(token="test-token", project="proj", tls=tls, **fake).start()
+
+
+def sender_for(
+    fake: FakeFcm, protocol: str, certificate: tuple[Path, Path], **kwargs: Any
+) -> FcmSender:
+    return FcmSender(
+        project_id=fake.project,
+        credentials=TokenSource("test-token").credentials(),
+        endpoint=fake.base_url,
+        ssl_context=ssl.create_default_context(cafile=str(certificate[0])),
+        h2c=protocol == "h2c",
+        **kwargs,
+    )
+
+
+@pytest.fixture(params=PROTOCOLS)
+def pair(
+    request: pytest.FixtureRequest, certificate: tuple[Path, Path]
+) -> Iterator[tuple[FakeFcm, FcmSender, str]]:
+    protocol = request.param
+    fake = start(protocol, certificate)
+    sender = sender_for(fake, protocol, certificate, timeout=(2.0, 0.5))
+    yield fake, sender, protocol
+    sender.close()
+    fake.stop()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "outcome", "status", "retry_after"),
+    [
+        ("unregistered", Outcome.UNREGISTERED, 404, None),
+        ("404_not_found", Outcome.UNREGISTERED, 404, None),
+        ("invalid", Outcome.INVALID, 400, None),
+        ("sender_mismatch", Outcome.SENDER_MISMATCH, 403, None),
+        ("403_iam", Outcome.RETRY, 403, None),
+        (("429", 7), Outcome.RETRY, 429, 7.0),
+        ("500", Outcome.RETRY, 500, None),
+        (("503", 3), Outcome.RETRY, 503, 3.0),
+        ("stall", Outcome.RETRY, None, None),
+    ],
+)
+def test_the_error_contract_is_the_same_over_every_protocol(
+    pair: tuple[FakeFcm, FcmSender, str],
+    behaviour: Any,
+    outcome: Outcome,
+    status: int | None,
+    retry_after: float | None,
+) -> None:
+    fake, sender, protocol = pair
+    fake.set_token_behaviour("bad", behaviour)
+    results = dict(sender.send_batch([("bad", "bad", android()), ("good", "good", android())]))
+    bad = results["bad"]
+    assert (bad.outcome, bad.http_status, bad.retry_after) == (outcome, status, retry_after)
+    assert results["good"].outcome is Outcome.SENT
+    assert len(fake.requests_for("bad")) == 1  # never re-sent by the client itself
+    assert sender.send_one("after", android()).outcome is Outcome.SENT
+    if protocol == "http/1.1":
+        assert fake.h2_connections == 0
+    else:  # both pushes, and the one after, went over one HTTP/2 connection
+        assert fake.h2_connections == fake.connections_opened == 1
+
+
+@pytest.mark.parametrize("protocol", ["h2c", "h2-tls"])
+def test_many_pushes_share_one_connection(protocol: str, certificate: tuple[Path, Path]) -> None:
+    fake = start(protocol, certificate, delay=0.05, max_streams=100)
+    sender = sender_for(fake, protocol, certificate, max_concurrency=100)
+    try:
+        items = [(i, f"tok-{i}", android()) for i in range(400)]
+        results = sender.send_batch(items, concurrency=100)
+    finally:
+        sender.close()
+        fake.stop()
+    assert all(r.outcome is Outcome.SENT for _, r in results)
+    assert sorted(m["token"] for m in fake.messages) == sorted(f"tok-{i}" for i in range(400))
+    assert fake.connections_opened == fake.h2_connections == 1  # 100 streams at a time on it
+
+
+@pytest.mark.parametrize("protocol", ["h2c", "h2-tls"])
+def test_goaway_mid_batch_loses_and_repeats_nothing(
+    protocol: str, certificate: tuple[Path, Path]
+) -> None:
+    """The fake sends GOAWAY after every 37th request of a connection, with up to 64 streams in
+    flight: the streams above its last_stream_id were never processed and go again on a new
+    connection; the ones below are answered. Every device gets its push exactly once."""
+    fake = start(protocol, certificate, delay=0.01)
+    fake.requests_per_connection = 37
+    sender = sender_for(fake, protocol, certificate, max_concurrency=64)
+    try:
+        items = [(i, f"tok-{i}", android()) for i in range(300)]
+        results = sender.send_batch(items, concurrency=64)
+    finally:
+        sender.close()
+        fake.stop()
+    assert {r.outcome for _, r in results} == {Outcome.SENT}
+    assert sorted(m["token"] for m in fake.messages) == sorted(f"tok-{i}" for i in range(300))
+    assert fake.connections_opened >= 300 // 37  # it did go away every 37 requests
