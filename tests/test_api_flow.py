@@ -154,7 +154,9 @@ def test_cli_issues_tokens_and_serves_the_api(
     missing = subprocess.run(
         [*cli, "users", "token", "nobody"], env=env, capture_output=True, text=True, timeout=60
     )
-    assert missing.returncode != 0 and "no user `nobody`" in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.strip() == (
+        "noticecrawler users: no user `nobody` (give a user id or external id)"
+    )
     admin = subprocess.run(
         [*cli, "users", "token", "--admin", "--label", "ops"],
         env=env, capture_output=True, text=True, timeout=60,
@@ -192,6 +194,18 @@ def test_cli_issues_tokens_and_serves_the_api(
     # uvicorn shuts down cleanly, then dies of the SIGTERM it caught (as systemd expects)
     assert "Finished server process" in log, log
     assert proc.returncode in (0, -15), log
+
+    listed = subprocess.run(
+        [*cli, "users", "tokens"], env=env, capture_output=True, text=True, timeout=60
+    )
+    prefix = stored[0]["prefix"]
+    assert prefix in listed.stdout and token not in listed.stdout, listed.stdout
+    revoked = subprocess.run(
+        [*cli, "users", "revoke", prefix], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert revoked.returncode == 0 and "1 token(s) revoked" in revoked.stdout
+    row = db.execute("SELECT revoked_at FROM api_tokens WHERE prefix = %s", (prefix,)).fetchone()
+    assert row is not None and row["revoked_at"] is not None
 
 
 def dispatch_env(tmp: Path, database_url: str, demo_url: str) -> dict[str, str]:
@@ -234,7 +248,9 @@ def test_up_starts_the_api_and_prints_its_url(
     )  # fmt: skip
     try:
         assert up.stdout is not None
-        printed = [up.stdout.readline() for _ in range(8)]
+        printed: list[str] = []
+        while not any("/admin/" in line for line in printed) and len(printed) < 40:
+            printed.append(up.stdout.readline())
         assert any(f"http://127.0.0.1:{port}/admin/" in line for line in printed), printed
         assert any(f"http://127.0.0.1:{port}/v1" in line for line in printed), printed
 

@@ -123,20 +123,22 @@ def test_operator_page_in_chromium(
     page_api: tuple[ApiServer, Broker], db: Conn, browser: Any, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     api, broker = page_api
     seed(db)
     admin = tokens.issue(db, None, admin=True, label="operator")
     _, user = user_token(db, "alice")
 
+    wait = WebDriverWait(browser, 30)
     browser.get(f"{api.url}/admin/")
     assert browser.current_url.endswith("/admin/login")  # not signed in: the form
     browser.find_element(By.ID, "token").send_keys(user)
     browser.find_element(By.ID, "signin").click()
-    assert "not an admin token" in browser.page_source
+    wait.until(lambda d: "not an admin token" in d.page_source)
     browser.find_element(By.ID, "token").send_keys(admin)
     browser.find_element(By.ID, "signin").click()
-    assert browser.current_url.endswith("/admin/"), browser.current_url
+    wait.until(lambda d: d.current_url.endswith("/admin/") and d.find_elements(By.ID, "boards"))
 
     table = cells(browser)
     assert set(table) == {"demo", "cse"}
@@ -160,6 +162,7 @@ def test_operator_page_in_chromium(
     # "crawl now" sends crawl_site through the broker to the crawl queue
     row = browser.find_element(By.CSS_SELECTOR, "tr[data-board='demo']")
     row.find_element(By.CSS_SELECTOR, "button").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".note"))
     assert "crawl of demo queued" in browser.find_element(By.CSS_SELECTOR, ".note").text
     with redis.Redis.from_url(broker.url) as r:
         import json

@@ -86,6 +86,9 @@ def test_posts_since_q_and_flags(api: ApiServer, db: Conn) -> None:
         assert [(p["id"], p["edited"], p["deleted"]) for p in found] == [(ids[3], True, False)]
         both = c.get("/v1/boards/demo/posts", params={"q": "장학금"}).json()["items"]
         assert [p["id"] for p in both] == [ids[3], ids[5]]
+        db.execute("UPDATE posts SET deleted_at = now() WHERE id = %s", (ids[5],))
+        gone = c.get("/v1/boards/demo/posts", params={"q": "1000"}).json()["items"]
+        assert [(p["id"], p["deleted"]) for p in gone] == [(ids[5], True)]
         detail = c.get(f"/v1/posts/{ids[3]}").json()
         assert detail["title"] == "장학금 100%_안내" and detail["edited"] is True
         assert detail["revisions"] == 0 and detail["board"] == "demo"

@@ -54,16 +54,13 @@ def add_arguments(subparsers: Any) -> None:
 
 def issue_token(args: argparse.Namespace, settings: Any) -> int:
     from noticecrawler.api import tokens
-    from noticecrawler.notify import accounts
+    from noticecrawler.commands import refs
+    from noticecrawler.errors import Refused
 
     if args.user is None and not args.admin:
-        raise SystemExit("give a USER, or --admin for an admin token of no user")
-    with connect(database_url(settings), autocommit=True) as conn:
-        user = None
-        if args.user is not None:
-            user = accounts.find_user(conn, args.user)
-            if user is None:
-                raise SystemExit(f"no user `{args.user}` (give a user id or external id)")
+        raise Refused("give a USER, or --admin for an admin token of no user")
+    with refs.conn(settings) as conn:
+        user = refs.optional_user(conn, args.user)
         print(tokens.issue(conn, user, admin=args.admin, label=args.label))
     return 0
 

@@ -32,30 +32,22 @@ class ApiConfig:
         return next((b for b in self.boards if b.name == name), None)
 
 
-def _is_redis(url: str) -> bool:
-    return url.startswith(("redis://", "rediss://", "unix://"))
-
-
 def from_settings(settings: Any) -> ApiConfig:
     """The configuration from Scrapy settings; embedded servers are started when needed (as the
     crawl workers do: the same database, broker and lock store)."""
+    from noticecrawler.boardlock import resolve_lock_url
     from noticecrawler.catalog import catalog_from_settings
     from noticecrawler.db.settings import database_url
     from noticecrawler.notify.port import broker_url
 
     broker = broker_url(settings)
-    # the lock store the workers resolve (dispatch/config.py): CRAWL_LOCK_URL, else the result
-    # backend or the broker when it is Redis, else the embedded Redis
-    candidates = [
+    # the lock store the workers and `scrapy crawl` meet in (one rule: noticecrawler.boardlock)
+    lock = resolve_lock_url(
         settings.get("CRAWL_LOCK_URL") or "",
         settings.get("CELERY_RESULT_BACKEND") or "",
         broker,
-    ]
-    lock = next((u for u in candidates if u and _is_redis(u)), "")
-    if not lock:
-        from noticecrawler.db.embedded import redis_url
-
-        lock = redis_url(settings.get("NOTICECRAWLER_HOME"))
+        settings.get("NOTICECRAWLER_HOME"),
+    )
     origins = [o.strip() for o in (settings.get("API_CORS_ORIGINS") or "").split(",")]
     return ApiConfig(
         database_url=database_url(settings),

@@ -2,7 +2,7 @@
 
 The API does not import the Celery tasks (dispatch → noticecrawler, never the reverse); it
 sends the task by its name to the crawl queue, and reads the board's crawl lock (a Redis key
-held by the task crawling the board, dispatch/lock.py) to answer 409 while a crawl runs.
+held by whatever crawls the board, noticecrawler/boardlock.py) to answer 409 while it runs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from dispatch.lock import PREFIX as LOCK_PREFIX
+from noticecrawler.boardlock import PREFIX as LOCK_PREFIX
 
 CRAWL_TASK = "dispatch.crawl_site"
 CRAWL_QUEUE = "crawl_tasks"
