@@ -87,7 +87,10 @@ class CrawlRunRecorder:
         if self.run_id is None:
             return
         assert self.crawler.stats is not None
-        summary = run_summary(self.crawler.stats.get_stats(), reason)
+        stats = self.crawler.stats.get_stats()
+        summary = run_summary(stats, reason)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("board `%s`: stats %s", spider.board.name, stats)
         with connect(self.url, autocommit=True) as conn:
             queries.finish_run(conn, self.run_id, summary)
         level = logging.INFO if not summary["errors"] else logging.WARNING
