@@ -29,7 +29,7 @@ from tests.dispatch_helpers import (
 
 pytestmark = pytest.mark.slow
 
-LIMITS = {"CRAWL_SOFT_TIME_LIMIT": 4, "CRAWL_TIME_LIMIT": 8, "HOST_DELAY": 0.05}
+LIMITS = {"CRAWL_SOFT_TIME_LIMIT": 6, "CRAWL_TIME_LIMIT": 12, "HOST_DELAY": 0.05}
 
 
 class CounterProxy:
