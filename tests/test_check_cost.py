@@ -4,20 +4,14 @@ limits obeyed. Real Redis, PostgreSQL, Celery worker and HTTP servers on 127.0.0
 
 from __future__ import annotations
 
-import random
-import re
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from noticecrawler.demo.catalog import board_entry
+from tests.check_cost_support import CounterProxy
 from tests.dispatch_helpers import (
     Dispatch,
     RedisServer,
@@ -30,54 +24,6 @@ from tests.dispatch_helpers import (
 pytestmark = pytest.mark.slow
 
 LIMITS = {"CRAWL_SOFT_TIME_LIMIT": 6, "CRAWL_TIME_LIMIT": 12, "HOST_DELAY": 0.05}
-
-
-class CounterProxy:
-    """The demo server's pages with no ETag/Last-Modified, a view counter that changes on every
-    request and a clock on the page: only the rows tell whether anything changed."""
-
-    def __init__(self, upstream: str):
-        self.upstream = upstream
-        self.lists: list[str] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                try:
-                    with urllib.request.urlopen(proxy.upstream + self.path, timeout=10) as r:
-                        status, body, kind = r.status, r.read(), r.headers["Content-Type"]
-                except urllib.error.HTTPError as e:
-                    status, body, kind = e.code, e.read(), e.headers["Content-Type"]
-                if "/list" in self.path and status == 200:
-                    html = body.decode("utf-8")
-                    html = re.sub(
-                        r'<td class="hits">\d+</td>',
-                        lambda _: f'<td class="hits">{random.randint(1, 10**6)}</td>',
-                        html,
-                    )
-                    html = html.replace("<body>", f"<body><p>{time.time_ns()}</p>", 1)
-                    proxy.lists.append(html)
-                    body = html.encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", kind or "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> CounterProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
