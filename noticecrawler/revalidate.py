@@ -41,7 +41,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.request import RequestFingerprinter
 
 from noticecrawler import politeness, robots
-from noticecrawler.db import connect, queries
+from noticecrawler.db import kept_connection, queries
 
 logger = logging.getLogger(__name__)
 
@@ -329,19 +329,6 @@ def check(
     return result
 
 
-_conns: dict[tuple[int, str], psycopg.Connection[Any]] = {}
-
-
-def connection(url: str) -> psycopg.Connection[Any]:
-    """This process's connection for checks (kept open: a PostgreSQL backend is a process of its
-    own, and starting one per check costs more than the check)."""
-    key = (os.getpid(), url)
-    conn = _conns.get(key)
-    if conn is None or conn.closed or conn.broken:
-        conn = _conns[key] = connect(url, autocommit=True)
-    return conn
-
-
 def check_without_crawl(
     board: Any, settings: BaseSettings, redis_url: str
 ) -> dict[str, Any] | None:
@@ -353,7 +340,7 @@ def check_without_crawl(
     from noticecrawler.db.settings import database_url
 
     try:
-        return check(board, settings, client(redis_url), connection(database_url(settings)))
+        return check(board, settings, client(redis_url), kept_connection(database_url(settings)))
     except Exception as exc:  # the crawl meets the same problem and records it
         logger.info("board `%s`: cheap check not possible (%s); crawling", board.name, exc)
         return None
