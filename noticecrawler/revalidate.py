@@ -15,124 +15,36 @@ stored in the HTTP cache, nothing is new; the crawl is not run.
 
 The cheap path never writes the HTTP cache; the next crawl finds it as the last crawl left it. It
 only runs when the board's last run finished cleanly (a failed or killed run is followed by a
-crawl that catches up).
+crawl that catches up), and a board that checks its posts for edits (``check_edits``) is checked
+cheaply only by a 304. It does not touch the posts: ``posts.last_seen_at`` moves when a crawl
+reads the page; the board's last run says when it was last checked.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
 import urllib3
 from protego import Protego
-from scrapy import Request
-from scrapy.extensions.httpcache import FilesystemCacheStorage
-from scrapy.http import HtmlResponse, Response
+from scrapy.http import HtmlResponse
 from scrapy.settings import BaseSettings
-from scrapy.utils.request import RequestFingerprinter
 
 from noticecrawler import politeness, robots
+from noticecrawler.cachedpage import cached_digest, cached_page, rows_digest
 from noticecrawler.db import kept_connection, queries
 
 logger = logging.getLogger(__name__)
 
-STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
-#: file next to a cached list page holding the digest of its rows (``<cache timestamp> <hex>``)
-DIGEST_FILE = "noticecrawler_rows"
 #: the last runs after which a cheap check may stand in for a crawl
 CLEAN = ("finished",)
-
-
-@dataclass
-class Cached:
-    """What the HTTP cache holds for a board's start URL."""
-
-    response: Response
-    folder: Path
-    timestamp: float
-
-    @property
-    def validators(self) -> dict[str, str]:
-        headers = {}
-        if etag := self.response.headers.get(b"ETag"):
-            headers["If-None-Match"] = etag.decode("latin-1")
-        if modified := self.response.headers.get(b"Last-Modified"):
-            headers["If-Modified-Since"] = modified.decode("latin-1")
-        return headers
-
-
-class _Spider:
-    """What Scrapy's cache storage asks of a spider: its name (the cache folder)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-
-def cached_page(settings: BaseSettings, board: Any) -> Cached | None:
-    """The cached 200 of the board's start URL, as its crawls stored it; None when the cache is
-    off, not on disk, or holds nothing for the board."""
-    if not settings.getbool("HTTPCACHE_ENABLED") or settings.get("HTTPCACHE_STORAGE") != STORAGE:
-        return None
-    storage = FilesystemCacheStorage(settings)
-    storage._fingerprinter = RequestFingerprinter()
-    spider: Any = _Spider(board.name)
-    request = Request(board.start_url)
-    try:
-        response = storage.retrieve_response(spider, request)
-    except (OSError, ValueError, EOFError):
-        return None
-    if response is None or response.status != 200:
-        return None
-    folder = Path(storage._get_request_path(spider, request))
-    return Cached(response, folder, float(request.meta.get("cache_timestamp", 0.0)))
-
-
-def rows_digest(board: Any, response: Response) -> str | None:
-    """Digest of the posts the board's engine reads on ``response`` (ids, URLs, titles, pinned),
-    None when it reads none (the crawl then says why)."""
-    from noticecrawler.spiders.loader import spider_class  # the engines, only when needed
-
-    if not isinstance(response, HtmlResponse):
-        return None
-    try:
-        posts = spider_class(board)().extract_posts(response)
-    except Exception as exc:  # the crawl will read the page and report what is wrong
-        logger.debug("board `%s`: rows not digested: %s", board.name, exc)
-        return None
-    if not posts:
-        return None
-    text = "\n".join(f"{p.post_id}\t{p.url}\t{p.title}\t{int(p.pinned)}" for p in posts)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def cached_digest(board: Any, cached: Cached) -> str | None:
-    """The row digest of the cached page, computed once per stored page and kept beside it."""
-    path = cached.folder / DIGEST_FILE
-    stamp = repr(cached.timestamp)
-    try:
-        kept_stamp, kept = path.read_text().split()
-        if kept_stamp == stamp:
-            return kept
-    except (OSError, ValueError):
-        pass
-    digest = rows_digest(board, cached.response)
-    if digest is not None:
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(f"{stamp} {digest}\n")
-            tmp.replace(path)
-        except OSError:
-            pass
-    return digest
 
 
 # --- the fetch ----------------------------------------------------------------------------------
@@ -271,7 +183,9 @@ def check(
     if cached is None:
         return None
     validators = cached.validators
-    if not validators and cached_digest(board, cached) is None:
+    if not validators and (board.check_edits or not cached_digest(board, cached)):
+        # a crawl of a page read in full re-reads young posts of a check_edits board for body
+        # edits the rows do not show; only a 304 says that nothing changed there
         return None
     if not robots_allow(client, settings, board):
         return None  # unknown rules or a disallowed page: the crawl records why
