@@ -87,7 +87,13 @@ def _pool() -> urllib3.PoolManager:
     pid = os.getpid()
     if pid not in _pools:
         _pools[pid] = urllib3.PoolManager(
-            num_pools=50, maxsize=1, retries=urllib3.Retry(total=1, read=0, redirect=0)
+            num_pools=50,
+            maxsize=1,
+            # one more try only when a kept-alive connection turns out closed; never a sleep on
+            # Retry-After (the host is held in Redis instead) nor a redirect followed
+            retries=urllib3.Retry(
+                total=1, read=0, redirect=0, status=0, other=0, respect_retry_after_header=False
+            ),
         )
     return _pools[pid]
 
@@ -130,6 +136,7 @@ def fetch(
             url,
             headers=sent,
             preload_content=False,
+            redirect=False,
             timeout=urllib3.Timeout(total=timeout),
         )
         try:
