@@ -56,6 +56,7 @@ def crawl_board(
     if "LOG_LEVEL" not in (overrides or {}) and settings.get("CRAWL_SCRAPY_LOG_LEVEL"):
         # quiet by default: one summary line per run, Scrapy's own lines at DEBUG only
         settings.set("LOG_LEVEL", settings.get("CRAWL_SCRAPY_LOG_LEVEL"), priority="cmdline")
+        settings.set("STATS_DUMP", False, priority="cmdline")
     with held_back(interrupt_signals):
         url = None
         try:
