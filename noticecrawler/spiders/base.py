@@ -2,7 +2,9 @@
 
 A board is a :class:`~noticecrawler.catalog.BoardDef` (one catalog entry). The spider reads the
 board's list pages newest first, turns each row into a :class:`~noticecrawler.items.Post`
-(``rows.py``: the row hooks and the defaults that hold on real boards), and pages on only while
+(``rows.py``: the row hooks and the defaults that hold on real boards; ``rowdates.py``: their
+dates; ``marks.py``: pinned marks and title noise; ``guess.py``: the generic structure guess),
+and pages on only while
 a page still holds posts the database has not seen (at most ``first_crawl_max_pages`` on a
 board's first crawl, ``max_pages`` after). With ``follow_details`` each NEW post's detail page is
 read too (``details.py``).
@@ -104,6 +106,8 @@ class BoardSpider(DetailReader):
         #: the board's last run did not finish (killed, failed mid-paging): pages on past known
         #: rows, up to the page limit, so posts of pages that run never stored are not lost
         self.catch_up = False
+        #: post ids stored before the unfinished run a catch-up crawl follows
+        self.known_before: set[str] = set()
         self.clock = lambda: datetime.now(self.board.zone)
 
     # --- paging ----------------------------------------------------------------------------
@@ -187,7 +191,10 @@ class BoardSpider(DetailReader):
             known = statuses.get(regular[-1].post_id, "seen") != "new"
         else:
             known = page > 1 and not any(statuses.get(p.post_id) == "new" for p in fresh)
-        if known and not self.catch_up:
+        if known and self.catch_up and regular:
+            # after an unfinished run: stop only where the rows were known before it
+            known = regular[-1].post_id in self.known_before
+        if known:
             stats.inc_value("noticecrawler/paging/stopped_at_known")
             return
         if page >= self.page_limit():
