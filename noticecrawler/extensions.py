@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pprint
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -117,7 +118,8 @@ class CrawlRunRecorder:
         stats = self.crawler.stats.get_stats()
         summary = run_summary(stats, reason)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("board `%s`: stats %s", spider.board.name, stats)
+            # one entry a line, as Scrapy's own dump
+            logger.debug("board `%s`: stats\n%s", spider.board.name, pprint.pformat(stats))
         run_id = self.run_id
         seconds = self.crawler.settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
 
