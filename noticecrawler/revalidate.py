@@ -11,7 +11,8 @@ and the caller forks the crawl as before.
 Boards without validators (no ``ETag``, no ``Last-Modified``) are fetched in full and their rows
 digested: the post ids, URLs, titles and pinned flags the board's own engine reads, not dates,
 counters or anything outside the rows. When the digest equals the one of the page the last crawl
-stored in the HTTP cache, nothing is new; the crawl is not run.
+stored in the HTTP cache, nothing is new; the crawl is not run. The same holds for a page that
+has validators but answers 200 (an ETag that changes with a view counter).
 
 The cheap path never writes the HTTP cache; the next crawl finds it as the last crawl left it. It
 only runs when the board's last run finished cleanly (a failed or killed run is followed by a
@@ -232,7 +233,8 @@ def check(
         return None
     if fetched.status == 304 and validators:
         result = summary("not_modified", not_modified=1, started=started)
-    elif fetched.status == 200 and not validators:
+    elif fetched.status == 200 and not board.check_edits:
+        # no validators, or a page whose validators change with its counters: the rows decide
         page = HtmlResponse(board.start_url, status=200, headers=fetched.headers, body=fetched.body)
         digest = rows_digest(board, page)
         if digest is None or digest != cached_digest(board, cached):
