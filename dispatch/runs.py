@@ -14,7 +14,7 @@ from dispatch.crawl import crawl_settings, run_crawl
 from dispatch.interrupts import held_back
 from dispatch.lock import BoardLock, client
 from dispatch.schedule import catalog_boards
-from noticecrawler import preflight
+from noticecrawler import preflight, revalidate
 from noticecrawler.db.settings import redact
 from noticecrawler.preflight import CrawlNotStarted
 
@@ -54,11 +54,15 @@ def crawl_board(
             "NOTICECRAWLER_BOARD_LOCK_HELD": True,
         }
     )
+    if "LOG_LEVEL" not in (overrides or {}) and settings.get("CRAWL_SCRAPY_LOG_LEVEL"):
+        # quiet by default: one summary line per run, Scrapy's own lines at DEBUG only
+        settings.set("LOG_LEVEL", settings.get("CRAWL_SCRAPY_LOG_LEVEL"), priority="cmdline")
+        settings.set("STATS_DUMP", False, priority="cmdline")
     with held_back(interrupt_signals):
         url = None
         try:
             url = preflight.check_database(board, settings)
-            preflight.check_board(board, settings)
+            entry = preflight.check_board(board, settings)
             lock = BoardLock(client(cfg.lock_url), board, token, cfg.lock_expire)
             try:
                 holder = lock.acquire()
@@ -76,7 +80,8 @@ def crawl_board(
             logger.info("board `%s`: already being crawled by task %s; skipped", board, holder)
             return {"board": board, "skipped": True, "reason": "locked", "holder": holder}
         try:
-            summary = run_crawl(
+            # an unchanged board is checked here, without forking a crawl (revalidate.py)
+            summary = revalidate.check_without_crawl(entry, settings, cfg.lock_url) or run_crawl(
                 board,
                 timeout=limit,
                 settings=settings,

@@ -283,6 +283,32 @@ def parse_catalog(
     return boards
 
 
+#: parsed catalogs of this process by (text, source, substitutions, base): every crawl task reads
+#: the catalog again (an edit takes effect at once) but parses a text it has seen only once
+_parsed: dict[tuple[Any, ...], list[BoardDef]] = {}
+
+
+def parse_catalog_cached(
+    text: str,
+    source: str,
+    substitutions: Mapping[str, str] | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> list[BoardDef]:
+    """:func:`parse_catalog`, parsed once per distinct text (boards are frozen; the list is a
+    copy). A catalog with problems is not kept: it raises every time."""
+    key = (
+        text,
+        source,
+        tuple(sorted((substitutions or {}).items())),
+        tuple(sorted((k, repr(v)) for k, v in (base or {}).items())),
+    )
+    if key not in _parsed:
+        if len(_parsed) >= 8:
+            _parsed.clear()
+        _parsed[key] = parse_catalog(text, source, substitutions, base)
+    return list(_parsed[key])
+
+
 def default_catalog_text() -> str:
     return (resources.files("noticecrawler") / "catalog.toml").read_text(encoding="utf-8")
 
@@ -294,8 +320,9 @@ def load_catalog(
 ) -> list[BoardDef]:
     """Boards of the catalog at ``path`` (the packaged catalog when empty)."""
     if path:
-        return parse_catalog(Path(path).read_text(encoding="utf-8"), path, substitutions, base)
-    return parse_catalog(default_catalog_text(), "catalog.toml", substitutions, base)
+        text = Path(path).read_text(encoding="utf-8")
+        return parse_catalog_cached(text, path, substitutions, base)
+    return parse_catalog_cached(default_catalog_text(), "catalog.toml", substitutions, base)
 
 
 def catalog_from_settings(settings: Any) -> list[BoardDef]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pprint
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -114,7 +115,11 @@ class CrawlRunRecorder:
         if self.run_id is None:
             return
         assert self.crawler.stats is not None
-        summary = run_summary(self.crawler.stats.get_stats(), reason)
+        stats = self.crawler.stats.get_stats()
+        summary = run_summary(stats, reason)
+        if logger.isEnabledFor(logging.DEBUG):
+            # one entry a line, as Scrapy's own dump
+            logger.debug("board `%s`: stats\n%s", spider.board.name, pprint.pformat(stats))
         run_id = self.run_id
         seconds = self.crawler.settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from noticecrawler.db import connect, migrate, queries, resolve_url
+from noticecrawler.db import connect, kept_connection, migrate, queries, resolve_url
 from noticecrawler.db.settings import redact
 
 logger = logging.getLogger(__name__)
@@ -64,11 +64,10 @@ def check_database(board: str, settings: Any) -> str:
     migration of this code applied."""
     url = resolve_url(settings.get("DATABASE_URL") or "", settings.get("NOTICECRAWLER_HOME") or "")
     try:
-        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True) as conn:
-            try:
-                done = set(migrate.applied(conn))
-            except psycopg.errors.UndefinedTable:
-                done = set()
+        try:
+            done = _applied(kept_connection(url, timeout=CONNECT_TIMEOUT))
+        except psycopg.OperationalError:  # the kept connection died (a restart): a new one
+            done = _applied(kept_connection(url, fresh=True, timeout=CONNECT_TIMEOUT))
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0].removeprefix("connection failed: ")
         raise not_started(
@@ -85,6 +84,13 @@ def check_database(board: str, settings: Any) -> str:
             "run `noticecrawler db upgrade`",
         )
     return url
+
+
+def _applied(conn: psycopg.Connection[Any]) -> set[str]:
+    try:
+        return set(migrate.applied(conn))
+    except psycopg.errors.UndefinedTable:
+        return set()
 
 
 def record(url: str | None, failure: CrawlNotStarted) -> None:

@@ -46,6 +46,10 @@ DEMO_BOARD_PORT = int(os.environ.get("DEMO_BOARD_PORT", "8765"))
 #: Base URL substituted for ``{demo}`` in catalog URLs.
 DEMO_BOARD_URL = os.environ.get("DEMO_BOARD_URL") or f"http://127.0.0.1:{DEMO_BOARD_PORT}"
 LOG_LEVEL = os.environ.get("NOTICECRAWLER_LOG_LEVEL", "INFO")
+#: Level of Scrapy's own loggers in crawls a worker runs: its start-up lines and engine messages
+#: are DEBUG-level detail there, and no stats are dumped (each run logs one summary line of ours,
+#: its figures are in crawl_runs, the full stats at DEBUG). `scrapy crawl` by hand keeps both.
+CRAWL_SCRAPY_LOG_LEVEL = os.environ.get("NOTICECRAWLER_CRAWL_SCRAPY_LOG_LEVEL", "WARNING")
 #: Port of `noticecrawler exporter` (Prometheus metrics; `up` serves them there too).
 NOTICECRAWLER_EXPORTER_PORT = int(os.environ.get("NOTICECRAWLER_EXPORTER_PORT", "9808"))
 #: Celery result backend (crawl_site's summary); empty: the broker when it is Redis.
@@ -166,6 +170,10 @@ EXTENSIONS = {
 }
 
 # --- noticecrawler's own settings -------------------------------------------------------------
+#: The worker checks a board whose last run finished cleanly with one conditional GET of its
+#: start URL (or, without validators, a digest of its rows) before forking a crawl; the crawl
+#: runs only when the page changed (noticecrawler.revalidate)
+NOTICECRAWLER_CHEAP_CHECK = True
 #: Pages the first crawl of a board reads at most (later crawls stop at the first known page).
 NOTICECRAWLER_FIRST_CRAWL_MAX_PAGES = 3
 #: Pages any crawl reads at most (a board entry's `max_pages` overrides it).

@@ -27,3 +27,28 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict]:
         application_name=f"noticecrawler[{os.getpid()}]",
         connect_timeout=10,
     )
+
+
+_kept: dict[tuple[int, str], psycopg.Connection[dict]] = {}
+
+
+def kept_connection(
+    url: str, *, fresh: bool = False, timeout: int = 10
+) -> psycopg.Connection[dict]:
+    """This process's kept autocommit connection to ``url``, for the small statements every
+    crawl task runs (a PostgreSQL backend is a process of its own: opening one per task costs
+    more than the task's queries). Never one opened before a fork; ``fresh``: reopen it (after
+    it failed)."""
+    key = (os.getpid(), url)
+    conn = _kept.get(key)
+    if fresh or conn is None or conn.closed or conn.broken:
+        if conn is not None and not conn.closed:
+            conn.close()
+        conn = _kept[key] = psycopg.connect(
+            url,
+            autocommit=True,
+            row_factory=dict_row,
+            application_name=f"noticecrawler[{os.getpid()}]",
+            connect_timeout=timeout,
+        )
+    return conn

@@ -191,6 +191,23 @@ def finish_run(conn: psycopg.Connection[Any], run_id: int, summary: Mapping[str,
     )
 
 
+def record_run(
+    conn: psycopg.Connection[Any], board: str, started: datetime, summary: Mapping[str, Any]
+) -> int:
+    """A whole run (started and finished) in one statement: the runs that need no crawl."""
+    row = conn.execute(
+        """INSERT INTO crawl_runs (board, started_at, finished_at, pages, requests, not_modified,
+               items, new, errors, error_detail, finish_reason, deleted, throttled)
+           VALUES (%(board)s, %(started)s, now(), %(pages)s, %(requests)s, %(not_modified)s,
+               %(items)s, %(new)s, %(errors)s, %(error_detail)s, %(finish_reason)s,
+               %(deleted)s, %(throttled)s)
+           RETURNING id""",
+        {"deleted": 0, "throttled": 0, **summary, "board": board, "started": started},
+    ).fetchone()
+    assert row is not None
+    return int(row["id"] if isinstance(row, Mapping) else row[0])
+
+
 def close_dead_runs(conn: psycopg.Connection[Any], board: str) -> list[int]:
     """Close the board's runs still marked running as ``killed``. Only for a caller that holds
     the board's lock: no other crawl of the board is alive then, so such a row was left by a
