@@ -21,6 +21,8 @@ docs/notifications.md, "Failure behaviour").
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import threading
 import time
@@ -32,9 +34,9 @@ from psycopg import pq
 
 from noticecrawler.notify import fanout, store
 from noticecrawler.notify.config import NotifyConfig
-from noticecrawler.notify.fcm import build_message, make_sender
-from noticecrawler.notify.fcm_errors import Sender, SendResult
+from noticecrawler.notify.fcm_errors import SendResult
 from noticecrawler.notify.matching import Matcher, MatcherCache
+from noticecrawler.notify.senders import Push, Sender, make_sender
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +48,29 @@ def _outside_transaction(conn: Conn, what: str) -> None:
         raise RuntimeError(f"{what}: the connection is inside a transaction")
 
 
+def board_titles() -> dict[str, str]:
+    """Board name → the catalog's ``title_text`` (the notification's title), for the boards
+    that have one; a catalog that does not load leaves the names as titles."""
+    from noticecrawler import settings
+
+    return dict(_board_titles(settings.NOTICECRAWLER_CATALOG, settings.DEMO_BOARD_URL))
+
+
+@functools.lru_cache(maxsize=4)
+def _board_titles(path: str, demo_url: str) -> tuple[tuple[str, str], ...]:
+    # imported by name: the catalog pulls in the spiders, which mypy does not cover yet
+    catalog = importlib.import_module("noticecrawler.catalog")
+    try:
+        boards = catalog.load_catalog(path, {"demo": demo_url})
+    except (OSError, ValueError) as exc:  # CatalogError is a ValueError
+        logger.warning("board titles: catalog not loaded (%s); board names used instead", exc)
+        return ()
+    return tuple((board.name, board.title_text) for board in boards if board.title_text)
+
+
 def fanout_options(config: NotifyConfig) -> fanout.FanoutOptions:
     return fanout.FanoutOptions(
+        board_titles=board_titles(),
         android_channel=config.android_channel,
         apns_sound=config.apns_sound,
         apns_topic=config.apns_topic,
@@ -161,14 +184,7 @@ def drain_outbox(
 def push_test(device: dict[str, Any], sender: Sender, config: NotifyConfig) -> SendResult:
     """One test push to a device (``devices`` row); nothing is recorded."""
     post = {"id": "push-test", "board": "noticecrawler", "title": "push test", "url": ""}
-    message = build_message(
-        post,
-        device["platform"],
-        config.android_channel,
-        apns_sound=config.apns_sound,
-        apns_topic=config.apns_topic,
-    )
-    return sender.send_one(device["fcm_token"], message)
+    return sender.send_push(Push.of_post(post, device["platform"], device["fcm_token"]))
 
 
 T = TypeVar("T")
