@@ -155,6 +155,13 @@ def test_cli_issues_tokens_and_serves_the_api(
         [*cli, "users", "token", "nobody"], env=env, capture_output=True, text=True, timeout=60
     )
     assert missing.returncode != 0 and "no user `nobody`" in missing.stderr
+    admin = subprocess.run(
+        [*cli, "users", "token", "--admin", "--label", "ops"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert admin.returncode == 0, admin.stderr
+    row = db.execute("SELECT user_id, admin, label FROM api_tokens WHERE admin").fetchone()
+    assert row == {"user_id": None, "admin": True, "label": "ops"}
 
     proc = subprocess.Popen(
         [*cli, "api"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -174,6 +181,11 @@ def test_cli_issues_tokens_and_serves_the_api(
         headers = {"Authorization": f"Bearer {token}"}
         boards = httpx.get(f"http://127.0.0.1:{port}/v1/boards", headers=headers, timeout=10)
         assert [b["name"] for b in boards.json()] == ["demo"]
+        ops = {"Authorization": f"Bearer {admin.stdout.strip()}"}
+        health = httpx.get(f"http://127.0.0.1:{port}/v1/admin/health", headers=ops, timeout=10)
+        assert health.json()["boards"] == [
+            {"board": "demo", "status": "never", "detail": "no crawl recorded yet"}
+        ]
     finally:
         proc.terminate()
         _, log = proc.communicate(timeout=20)
@@ -200,3 +212,41 @@ def dispatch_env(tmp: Path, database_url: str, demo_url: str) -> dict[str, str]:
         "CELERY_BROKER_URL": "memory://",
         "CRAWL_LOCK_URL": "redis://127.0.0.1:9/0",
     }
+
+
+def test_up_starts_the_api_and_prints_its_url(
+    tmp_path: Path, database_url: str, demo_server: Any, broker: Broker
+) -> None:
+    from tests.dispatch_helpers import TAG, free_port, kill_tagged
+
+    port = free_port()
+    env = {
+        **dispatch_env(tmp_path, database_url, demo_server.url),
+        "CELERY_BROKER_URL": broker.url,
+        "CRAWL_LOCK_URL": "",
+        "NOTICECRAWLER_API_PORT": str(port),
+        "DEMO_BOARD_PORT": str(free_port()),
+        TAG: tmp_path.name,
+    }
+    up = subprocess.Popen(
+        [sys.executable, "-m", "noticecrawler.cli", "up", "--add-every", "0", "--duration", "120"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert up.stdout is not None
+        printed = [up.stdout.readline() for _ in range(8)]
+        assert any(f"http://127.0.0.1:{port}/admin/" in line for line in printed), printed
+        assert any(f"http://127.0.0.1:{port}/v1" in line for line in printed), printed
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(healthy, 60, "the API started by `noticecrawler up`")
+    finally:
+        up.send_signal(2)  # Ctrl-C: up stops what it started
+        up.communicate(timeout=60)
+        kill_tagged(tmp_path.name)
+    assert not healthy(), "the API outlived `noticecrawler up`"

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,32 @@ def assert_problem(response: httpx.Response, status: int, *words: str) -> dict[s
 @pytest.fixture
 def catalog(tmp_path: Path) -> Path:
     return test_catalog(tmp_path / "catalog.toml", "demo", "cse")
+
+
+@pytest.fixture
+def api(database_url: str, catalog: Path) -> Iterator[ApiServer]:
+    with api_server(api_config(database_url, catalog, "http://127.0.0.1:9")) as server:
+        yield server
+
+
+def count(db: psycopg.Connection[Any], sql: str, params: Any = ()) -> int:
+    row = db.execute(sql, params).fetchone()
+    assert row is not None
+    return int(next(iter(row.values())))
+
+
+def add_posts(
+    db: psycopg.Connection[Any], board: str, n: int, start: datetime | None = None
+) -> list[int]:
+    """``n`` posts, one minute apart, the newest at ``start``; their ids, newest first."""
+    start = start or datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    rows = db.execute(
+        """
+        INSERT INTO posts (board, post_id, title, url, published_at)
+        SELECT %s, i::text, '공지 ' || i, 'http://b/' || i, %s - make_interval(mins => i)
+        FROM generate_series(0, %s - 1) AS i
+        RETURNING id
+        """,
+        (board, start, n),
+    ).fetchall()
+    return [r["id"] for r in rows]

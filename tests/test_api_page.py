@@ -189,3 +189,20 @@ def test_operator_page_refuses_without_an_admin_token(
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/admin" in cookie
         foreign = c.post("/admin/boards/demo/crawl", headers={"Origin": "https://evil.example"})
         assert foreign.status_code == 403
+
+
+def test_form_posts_behind_a_tls_proxy_are_same_origin(
+    page_api: tuple[ApiServer, Broker], db: Conn
+) -> None:
+    api, _ = page_api
+    admin = tokens.issue(db, None, admin=True)
+    host = f"127.0.0.1:{api.port}"
+    with httpx.Client(base_url=api.url, timeout=30) as c:
+        proxied = c.post(
+            "/admin/login", data={"token": admin}, headers={"Origin": f"https://{host}"}
+        )
+        assert proxied.status_code == 303
+        other = c.post(
+            "/admin/login", data={"token": admin}, headers={"Origin": "https://127.0.0.2:1"}
+        )
+        assert other.status_code == 403

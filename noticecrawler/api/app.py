@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from noticecrawler.api import problems, queries
 from noticecrawler.api.config import ApiConfig
 from noticecrawler.api.crawl import CrawlTrigger
+from noticecrawler.api.pagecache import PageCache
 from noticecrawler.api.ratelimit import RateLimiter
 from noticecrawler.api.routes import admin, boards, devices, notifications, page, subscriptions
 from noticecrawler.api.state import AppState, app_state
@@ -49,6 +50,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             pool=pool,
             limiter=RateLimiter(config.rate_limit, config.rate_burst),
             trigger=trigger,
+            first_pages=PageCache(config.page_cache_seconds),
             deleted_column=deleted,
         )
         try:

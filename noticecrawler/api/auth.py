@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from noticecrawler.api import queries, tokens
 from noticecrawler.api.problems import Problem
 from noticecrawler.api.ratelimit import retry_after
-from noticecrawler.api.state import AppState, Principal, app_state
+from noticecrawler.api.state import AppState, Principal, app_state, state_dependency
 
 #: the operator page's login cookie (holds the admin token; HttpOnly, SameSite=Strict)
 COOKIE = "nc_admin"
@@ -75,7 +75,7 @@ async def admin_principal(principal: Annotated[Principal, Depends(authenticate)]
 Caller = Annotated[Principal, Depends(authenticate)]
 User = Annotated[Principal, Depends(user_principal)]
 Admin = Annotated[Principal, Depends(admin_principal)]
-State = Annotated[AppState, Depends(app_state)]
+State = Annotated[AppState, Depends(state_dependency)]
 
 
 def user_id(principal: Principal) -> int:

@@ -25,6 +25,8 @@ class ApiConfig:
     max_keyword_length: int = 50
     page_size: int = 20
     max_page_size: int = 100
+    #: a board's first page (no cursor, since or q) is served from memory this long; 0: never
+    page_cache_seconds: float = 1.0
 
     def board(self, name: str) -> BoardDef | None:
         return next((b for b in self.boards if b.name == name), None)
@@ -69,4 +71,5 @@ def from_settings(settings: Any) -> ApiConfig:
         max_keyword_length=settings.getint("API_MAX_KEYWORD_LENGTH", 50),
         page_size=settings.getint("API_PAGE_SIZE", 20),
         max_page_size=settings.getint("API_MAX_PAGE_SIZE", 100),
+        page_cache_seconds=settings.getfloat("API_PAGE_CACHE_SECONDS", 1.0),
     )

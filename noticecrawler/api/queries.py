@@ -160,18 +160,41 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def board_posts(
-    conn: Conn,
+Query = tuple[sql.Composable, dict[str, Any]]
+
+
+def _page(inner: sql.Composable, params: dict[str, Any], size: int) -> Query:
+    """Wrap ``inner`` (posts in page order, at most ``size + 1``) so that PostgreSQL writes the
+    page's JSON: ``items`` (the first ``size`` posts, a JSON text passed through as it is),
+    ``more`` (a post follows them), ``last_at``/``last_id`` (the key of the last item)."""
+    query = sql.SQL(
+        """
+        WITH page AS (
+            SELECT s.*, row_number() OVER (ORDER BY s.published_at DESC, s.id DESC) AS n
+            FROM ({inner}) s
+        )
+        SELECT coalesce(json_agg(to_jsonb(page) - 'n' ORDER BY n)
+                        FILTER (WHERE n <= %(size)s), '[]')::text AS items,
+               count(*) > %(size)s AS more,
+               max(published_at) FILTER (WHERE n = %(size)s) AS last_at,
+               max(id) FILTER (WHERE n = %(size)s) AS last_id
+        FROM page
+        """
+    ).format(inner=inner)
+    return query, {**params, "size": size, "limit": size + 1}
+
+
+def keyset_page(
     board: str,
     *,
-    limit: int,
+    size: int,
     after: tuple[datetime, int] | None = None,
     since: datetime | None = None,
     q: str | None = None,
     deleted_column: bool = False,
-) -> list[Row]:
+) -> Query:
     """A page of the board's posts, newest first by (published_at, id), starting after the
-    ``after`` key (keyset pagination: the index seeks there, however deep)."""
+    ``after`` key (keyset pagination: the index seeks there, however deep). See ``_page``."""
     where = [sql.SQL("p.board = %(board)s")]
     if after is not None:
         where.append(sql.SQL("(p.published_at, p.id) < (%(after_at)s, %(after_id)s)"))
@@ -179,7 +202,7 @@ async def board_posts(
         where.append(sql.SQL("p.published_at >= %(since)s"))
     if q:
         where.append(sql.SQL("p.title ILIKE %(q)s"))
-    query = sql.SQL(
+    inner = sql.SQL(
         "SELECT {cols} FROM posts p WHERE {where} "
         "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s"
     ).format(cols=_post_columns(deleted_column), where=sql.SQL(" AND ").join(where))
@@ -189,20 +212,24 @@ async def board_posts(
         "after_id": after[1] if after else None,
         "since": since,
         "q": like_pattern(q) if q else None,
-        "limit": limit,
     }
-    return await _rows(conn, query, params)
+    return _page(inner, params, size)
 
 
-async def board_posts_offset(
-    conn: Conn, board: str, *, limit: int, offset: int, deleted_column: bool = False
-) -> list[Row]:
+def offset_page(board: str, *, size: int, offset: int, deleted_column: bool = False) -> Query:
     """The same page by OFFSET (what keyset pagination replaces; bench/bench_api.py compares)."""
-    query = sql.SQL(
+    inner = sql.SQL(
         "SELECT {cols} FROM posts p WHERE p.board = %(board)s "
         "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s"
     ).format(cols=_post_columns(deleted_column))
-    return await _rows(conn, query, {"board": board, "limit": limit, "offset": offset})
+    return _page(inner, {"board": board, "offset": offset}, size)
+
+
+async def page(conn: Conn, query: Query) -> Row:
+    """Run a page query of ``keyset_page`` or ``offset_page``."""
+    row = await _row(conn, *query)
+    assert row is not None
+    return row
 
 
 async def post(conn: Conn, post_id: int, *, deleted_column: bool = False) -> Row | None:

@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from noticecrawler.api.config import ApiConfig
 from noticecrawler.api.crawl import CrawlTrigger
+from noticecrawler.api.pagecache import PageCache
 from noticecrawler.api.ratelimit import RateLimiter
 
 #: a verified token is trusted this long before the database is asked again (a revoked token
@@ -34,6 +35,7 @@ class AppState:
     pool: AsyncConnectionPool
     limiter: RateLimiter
     trigger: CrawlTrigger
+    first_pages: PageCache
     #: posts.deleted_at exists (the crawler's deleted-post detection is in the schema)
     deleted_column: bool = False
     _tokens: dict[bytes, tuple[float, Principal | None]] = field(default_factory=dict)
@@ -54,3 +56,8 @@ def app_state(request: Request) -> AppState:
     state: Any = request.app.state.nc
     assert isinstance(state, AppState)
     return state
+
+
+async def state_dependency(request: Request) -> AppState:
+    """``app_state`` as a dependency (async: a plain ``def`` would cost a thread hop)."""
+    return app_state(request)

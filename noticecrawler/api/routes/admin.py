@@ -12,6 +12,7 @@ from noticecrawler.api import health
 from noticecrawler.api.auth import Admin, State
 from noticecrawler.api.models import CrawlQueued, Health
 from noticecrawler.api.problems import Problem
+from noticecrawler.db.settings import redact
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -35,9 +36,8 @@ async def queue_crawl(state: Any, board: str) -> str:
     except Problem:
         raise
     except Exception as e:
-        raise Problem(
-            503, f"cannot queue the crawl: {type(e).__name__}: {e}", kind="broker-unavailable"
-        ) from e
+        reason = redact(f"{type(e).__name__}: {e}")
+        raise Problem(503, f"cannot queue the crawl: {reason}", kind="broker-unavailable") from e
     return task_id
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -33,9 +33,10 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _same_origin(request: Request) -> None:
-    """A form post must come from this page (the cookie is SameSite=Strict too)."""
+    """A form post must come from this page (the cookie is SameSite=Strict too). Hosts are
+    compared, not schemes: behind a proxy that terminates TLS the page is https, the API http."""
     origin = request.headers.get("origin")
-    if origin and origin not in ("null", f"{request.url.scheme}://{request.url.netloc}"):
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
         raise Problem(403, "cross-origin form post refused")
 
 
