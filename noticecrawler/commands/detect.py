@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     try:
         response = load(args.target, args.url)
     except PageTooLarge as e:  # read under the crawl's own cap, never whole
-        print(f"detect: {e}", file=sys.stderr)
+        print(f"detect: {e}")
         return 2
     except (OSError, ValueError, HTTPException) as e:
         print(f"detect: cannot read {args.target}: {' '.join(str(e).split())}", file=sys.stderr)
