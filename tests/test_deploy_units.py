@@ -36,6 +36,7 @@ def test_the_units_are_the_expected_ones() -> None:
         "noticecrawler-beat.service",
         "noticecrawler-flower.service",
         "noticecrawler-exporter.service",
+        "noticecrawler-api.service",
     }
 
 
