@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from google.oauth2.credentials import Credentials
 
-from noticecrawler.notify.fcm import FcmSender, build_message
+from noticecrawler.notify.senders.fcm import FcmSender, build_message
 from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 
 TOKEN = "bench-token"
@@ -266,7 +266,11 @@ def main() -> None:
                     if run is None:
                         continue
                     before = stats(port, trust)["connections"]
-                    rate, cpu, sent = measure(run, name, args.messages, args.rounds)
+                    try:
+                        rate, cpu, sent = measure(run, name, args.messages, args.rounds)
+                    except ImportError as exc:  # pip install -e '.[bench]'
+                        print(f"{delay:>4g}ms {name:16} not installed ({exc.name})")
+                        continue
                     opened = (stats(port, trust)["connections"] - before) / args.rounds
                     print(f"{delay:>4g}ms {name:16}{rate:9.0f}{cpu:13.0f}{sent:7}{opened:7.0f}")
             finally:

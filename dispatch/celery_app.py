@@ -46,7 +46,14 @@ def celery_config(cfg: dispatch_config.DispatchConfig, boards: list[Any]) -> dic
     transport = {"visibility_timeout": cfg.visibility_timeout}
     routes: dict[str, dict[str, str]] = {name: {"queue": CRAWL_QUEUE} for name in CRAWL_TASKS}
     routes.update({name: {"queue": NOTIFY_QUEUE} for name in NOTIFY_TASKS})
-    return {
+    extra: dict[str, Any] = {}
+    if cfg.broker_url.startswith("redis://"):
+        from dispatch.broker import TRANSPORT
+
+        # kombu's Redis transport minus the defect that made a node exit when the broker went
+        # away while it held an unacknowledged message (see dispatch/broker.py)
+        extra["broker_transport"] = TRANSPORT
+    return extra | {
         "broker_url": cfg.broker_url,
         "result_backend": cfg.result_backend,
         "broker_connection_retry_on_startup": True,

@@ -12,6 +12,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
+from noticecrawler.boardlock import is_redis, resolve_lock_url
+
 
 class ConfigError(ValueError):
     """Limits or URLs that would make the layer misbehave (a crawl run twice, a lost lock)."""
@@ -47,10 +49,6 @@ class DispatchConfig:
         return self
 
 
-def is_redis(url: str | None) -> bool:
-    return bool(url) and str(url).startswith(("redis://", "rediss://", "unix://"))
-
-
 def setting(module: ModuleType, name: str) -> Any:
     """``name`` from ``module``, else from noticecrawler.settings (where its default is)."""
     return getattr(module, name) if hasattr(module, name) else getattr(_project(), name)
@@ -71,8 +69,6 @@ def from_settings(module: ModuleType) -> DispatchConfig:
     backend = str(setting(module, "CELERY_RESULT_BACKEND") or "") or (
         broker if is_redis(broker) else None
     )
-    from noticecrawler.boardlock import resolve_lock_url
-
     lock_url = resolve_lock_url(
         str(setting(module, "CRAWL_LOCK_URL") or ""), backend or "", broker, home
     )

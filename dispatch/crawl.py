@@ -19,8 +19,6 @@ import os
 import resource
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +32,7 @@ from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.reactor import is_reactor_installed
 
 import noticecrawler.extensions
+from dispatch.interrupts import held_back, let_through
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
 
@@ -189,36 +188,6 @@ def run_crawl(
     return summary
 
 
-@contextmanager
-def held_back(signals: tuple[int, ...]) -> Iterator[None]:
-    """Inside the block the ``signals`` wait (blocked); one that arrived meanwhile is dropped
-    at the end, so its handler never runs. Nested blocks restore the mask they found."""
-    if not signals:
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        while signal.sigtimedwait(signals, 0) is not None:
-            pass
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextmanager
-def let_through(signals: tuple[int, ...]) -> Iterator[None]:
-    """Inside a :func:`held_back` block: the ``signals`` are delivered again (a pending one
-    at once), and held back again after."""
-    if not signals:
-        yield
-        return
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-
-
 def _wait(board: str, receiver: Any, process: Any, deadline: float) -> dict[str, Any] | None:
     """The crawl's summary; None when the deadline passes first."""
     while True:
@@ -291,7 +260,9 @@ def _crawl_process(board: str, settings: Settings, sender: Any, parent_pid: int)
         logger.exception("board `%s`: crawl failed", board)
         summary = _failed(board, "crashed", f"failed: {type(exc).__name__}: {exc}")
     summary["pid"] = os.getpid()
-    summary["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    summary["max_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    summary["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
     summary["private_mb"] = _private_mb()
     sender.send(summary)
     sender.close()

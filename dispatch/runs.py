@@ -10,7 +10,8 @@ from typing import Any
 import redis
 
 from dispatch.config import DispatchConfig
-from dispatch.crawl import crawl_settings, held_back, run_crawl
+from dispatch.crawl import crawl_settings, run_crawl
+from dispatch.interrupts import held_back
 from dispatch.lock import BoardLock, client
 from dispatch.schedule import catalog_boards
 from noticecrawler import preflight

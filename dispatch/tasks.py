@@ -12,7 +12,7 @@ from typing import Any
 
 from billiard.pool import SIG_SOFT_TIMEOUT
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_init
+from celery.signals import worker_ready
 
 from dispatch import config, runs
 from dispatch.celery_app import app
@@ -24,7 +24,7 @@ SOFT_TIME_LIMIT, TIME_LIMIT = config.time_limits()
 logger = logging.getLogger(__name__)
 
 
-@worker_init.connect
+@worker_ready.connect
 def warn_without_contact(**_: Any) -> None:
     """Once per worker start: hosts should be able to tell who crawls them."""
     import noticecrawler.settings

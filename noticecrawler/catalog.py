@@ -3,6 +3,12 @@
 A board names an engine (the board software it runs) and a start URL; selectors and the rest
 default to the engine's and may be overridden per board. Loading checks every entry and refuses
 a malformed one with a message naming the board and the field.
+
+The catalog imports no spider: engines are handed to it. Each engine registers its defaults and
+required fields when its class is defined (``register_engine``, called by
+``BoardSpider.__init_subclass__``); ``known_engines`` loads the engine package by name the first
+time a catalog is read, as Scrapy loads ``SPIDER_MODULES``. ``build_board`` also takes the
+engines explicitly.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def completeness(posts: list[Post], list_url: str) -> float:
     for post in posts:
         points += bool(post.post_id)
         points += bool(post.title) and titles.count(post.title) == 1
-        points += post.url != page and urls.count(post.url) == 1
+        points += post.url != page and urls.count(post.url) == 1 and not placeholder(post.url)
         points += post.published is not None and post.published_source == "list"
     return points / (4 * len(posts))
 
@@ -120,6 +120,11 @@ def load(target: str, url: str = "") -> TextResponse:
     looks_xml = body.lstrip()[:200].lower().startswith((b"<?xml", b"<rss", b"<feed"))
     cls = XmlResponse if looks_xml else HtmlResponse
     return fix_encoding(cls(url=url, body=body, headers=headers))
+
+
+def placeholder(url: str) -> bool:
+    """A URL made from the placeholder detail URL: no post's own."""
+    return url.startswith(PLACEHOLDER_DETAIL.partition("?")[0])
 
 
 def try_row(raw: dict[str, Any], response: TextResponse, now: datetime | None = None) -> list[Post]:

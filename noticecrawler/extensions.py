@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
@@ -40,6 +42,24 @@ def run_summary(stats: dict[str, Any], reason: str) -> dict[str, Any]:
     }
 
 
+def with_retry(url: str, work: Any, seconds: float, what: str) -> None:
+    """Run ``work(conn)`` on a fresh connection; a connection that cannot be opened or is lost
+    (PostgreSQL restarting) is tried again for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    delay = 0.25
+    while True:
+        try:
+            with connect(url, autocommit=True) as conn:
+                work(conn)
+            return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s: PostgreSQL not reachable (%s); retrying", what, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+
+
 class CrawlRunRecorder:
     """Writes one ``crawl_runs`` row per crawl of a board: started when the spider opens,
     completed with pages, requests, 304s, items, new, errors and the finish reason."""
@@ -62,38 +82,46 @@ class CrawlRunRecorder:
         board = getattr(spider, "board", None)
         if board is None:
             return
-        with connect(self.url, autocommit=True) as conn:
-            last = queries.last_runs(conn, board.name, 1)
-            if last and last[0]["finish_reason"] != "finished":
-                # it may have stored a page and died before the next: the rows it stored are no
-                # proof that the pages after them were read. Paging goes on past known rows
-                # until a page whose oldest row was known before that run started.
-                spider.catch_up = True
-                spider.known_before = queries.posts_seen_before(
-                    conn, board.name, last[0]["started_at"]
-                )
-                logger.info(
-                    "board `%s`: the last run ended %s; reading up to the page limit",
+        seconds = self.crawler.settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
+        what = f"board `{board.name}`: starting the run"
+        with_retry(self.url, lambda conn: self._open_run(conn, spider), seconds, what)
+
+    def _open_run(self, conn: psycopg.Connection[Any], spider: Any) -> None:
+        board = spider.board
+        last = queries.last_runs(conn, board.name, 1)
+        if last and last[0]["finish_reason"] != "finished":
+            # it may have stored a page and died before the next: the rows it stored are no
+            # proof that the pages after them were read. Paging goes on past known rows until
+            # a page whose oldest row was known before that run started.
+            spider.catch_up = True
+            spider.known_before = queries.posts_seen_before(conn, board.name, last[0]["started_at"])
+            logger.info(
+                "board `%s`: the last run ended %s; reading up to the page limit",
+                board.name,
+                last[0]["finish_reason"] or "without finishing",
+            )
+        if self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD"):
+            # we hold the board's lock: a run still marked running was left by a dead crawl
+            for run_id in queries.close_dead_runs(conn, board.name):
+                logger.warning(
+                    "board `%s`: run %d was left running by a killed crawl; closed as killed",
                     board.name,
-                    last[0]["finish_reason"] or "without finishing",
+                    run_id,
                 )
-            if self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD"):
-                # we hold the board's lock: a run still marked running was left by a dead crawl
-                for run_id in queries.close_dead_runs(conn, board.name):
-                    logger.warning(
-                        "board `%s`: run %d was left running by a killed crawl; closed as killed",
-                        board.name,
-                        run_id,
-                    )
-            self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
+        self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         if self.run_id is None:
             return
         assert self.crawler.stats is not None
         summary = run_summary(self.crawler.stats.get_stats(), reason)
-        with connect(self.url, autocommit=True) as conn:
-            queries.finish_run(conn, self.run_id, summary)
+        run_id = self.run_id
+        seconds = self.crawler.settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
+
+        def finish(conn: psycopg.Connection[Any]) -> None:
+            queries.finish_run(conn, run_id, summary)
+
+        with_retry(self.url, finish, seconds, f"board `{spider.board.name}`: recording the run")
         level = logging.INFO if not summary["errors"] else logging.WARNING
         logger.log(
             level,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from noticecrawler.catalog import BoardDef, catalog_from_settings
+from noticecrawler.clock import when
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
 
@@ -32,7 +33,7 @@ def assess(board: BoardDef, row: dict[str, Any] | None, now: datetime) -> Health
     if row is None:
         return Health(board.name, "never", "no crawl recorded yet")
     if row["finish_reason"] is None and row["finished_at"] is None:
-        running = f"running since {row['started_at']:%Y-%m-%d %H:%M:%S}"
+        running = f"running since {when(row['started_at'], board.zone, seconds=True)}"
         if now - row["started_at"] < timedelta(seconds=STALE_INTERVALS * board.interval):
             return Health(board.name, "ok", running)
     elif row["finish_reason"] != "finished" or row["errors"]:
@@ -41,11 +42,13 @@ def assess(board: BoardDef, row: dict[str, Any] | None, now: datetime) -> Health
     last_ok = row["last_ok_at"]
     limit = timedelta(seconds=STALE_INTERVALS * board.interval)
     if last_ok is None or now - last_ok > limit:
-        when = f"{last_ok:%Y-%m-%d %H:%M:%S}" if last_ok else "never"
-        return Health(board.name, "stale", f"last clean run: {when} (interval {board.interval}s)")
+        last = when(last_ok, board.zone, seconds=True) if last_ok else "never"
+        return Health(board.name, "stale", f"last clean run: {last} (interval {board.interval}s)")
     throttled = row.get("throttled") or 0
     note = f"; throttled {throttled}x by the host (429/503 Retry-After)" if throttled else ""
-    return Health(board.name, "ok", f"last clean run {last_ok:%Y-%m-%d %H:%M:%S}{note}")
+    return Health(
+        board.name, "ok", f"last clean run {when(last_ok, board.zone, seconds=True)}{note}"
+    )
 
 
 def board_health(settings: Any, now: datetime | None = None) -> list[Health]:

@@ -37,6 +37,9 @@ class Post:
     body: str | None = None
     #: the list page the post was seen on
     list_url: str | None = None
+    #: the title as the board wrote it, when control or bidi characters were stripped from it
+    #: (set by the normalize pipeline; kept as a revision of the new post)
+    raw_title: str | None = None
     # --- set by the pipelines -----------------------------------------------------------------
     #: "new", "seen" or "edited", decided by the database
     status: str | None = None

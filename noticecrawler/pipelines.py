@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import unicodedata
 from dataclasses import asdict, is_dataclass
 from typing import Any
@@ -25,8 +26,25 @@ from noticecrawler.pages import PageBatch, PageTracker, StoreFailed
 logger = logging.getLogger(__name__)
 
 
+#: bidi embeddings, overrides, isolates and marks: they reorder or hide text on the phone
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters (category Cc, whitespace aside) and bidi controls."""
+    return "".join(
+        c
+        for c in text
+        if c not in BIDI_CONTROLS and (c.isspace() or unicodedata.category(c) != "Cc")
+    )
+
+
 class NormalizePipeline:
-    """Checks the fields every post needs and tidies text (NFC, collapsed whitespace)."""
+    """Checks the fields every post needs and tidies text: control and bidi characters
+    stripped (the raw title kept in ``raw_title`` when that changed it), NFC, collapsed
+    whitespace."""
 
     REQUIRED = ("board", "post_id", "title", "url")
 
@@ -42,7 +60,12 @@ class NormalizePipeline:
         for key in ("title", "author", "category", "post_id"):
             value = adapter.get(key)
             if isinstance(value, str):
-                adapter[key] = " ".join(unicodedata.normalize("NFC", value).split())
+                clean = strip_controls(value)
+                if key == "title" and clean != value:
+                    _set(adapter, "raw_title", value)
+                    assert self.crawler.stats is not None
+                    self.crawler.stats.inc_value("noticecrawler/normalize/controls_stripped")
+                adapter[key] = " ".join(unicodedata.normalize("NFC", clean).split())
         missing = [key for key in self.REQUIRED if not adapter.get(key)]
         if missing:
             assert self.crawler.stats is not None
@@ -152,10 +175,7 @@ class StorePipeline:
         statuses: dict[str, str] = {}
         for board, group in by_board.items():
             distinct = {a["post_id"]: a for a in group}
-            async with self._lock:  # one statement at a time on the connection
-                result = await queries.store_posts(
-                    self.conn, board, list(distinct.values()), self.announce
-                )
+            result = await self._store_page(board, list(distinct.values()))
             for a in group:
                 row = result.get(a["post_id"], {"id": None, "status": "seen", "queued": False})
                 first = distinct[a["post_id"]] is a
@@ -166,6 +186,41 @@ class StorePipeline:
                 statuses[a["post_id"]] = statuses.get(a["post_id"], status)
                 self.crawler.stats.inc_value(f"noticecrawler/store/{status}")
         return statuses
+
+    async def _store_page(self, board: str, posts: list[ItemAdapter]) -> dict[str, Any]:
+        """One page in one statement. A lost connection (PostgreSQL restarted, a failover) is
+        opened again and the statement retried for up to ``NOTICECRAWLER_DB_RETRY_SECONDS``:
+        the statement is idempotent (a page stored before the connection broke comes back as
+        seen, its outbox rows already written). Any other error fails the page at once."""
+        assert self.crawler.stats is not None
+        deadline = time.monotonic() + self.crawler.settings.getfloat(
+            "NOTICECRAWLER_DB_RETRY_SECONDS", 30
+        )
+        delay = 0.25
+        async with self._lock:  # one statement at a time on the connection
+            while True:
+                try:
+                    if self.conn is None or self.conn.closed:
+                        self.conn = await psycopg.AsyncConnection.connect(
+                            self.url, autocommit=True, connect_timeout=5
+                        )
+                    return await queries.store_posts(self.conn, board, posts, self.announce)
+                except psycopg.OperationalError as exc:
+                    if time.monotonic() + delay > deadline:
+                        raise
+                    logger.warning(
+                        "board `%s`: PostgreSQL connection lost (%s); retrying in %.1fs",
+                        board,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else "closed",
+                        delay,
+                    )
+                    self.crawler.stats.inc_value("noticecrawler/store/reconnects")
+                    if self.conn is not None:
+                        with contextlib.suppress(psycopg.Error):
+                            await self.conn.close()
+                    self.conn = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 4.0)
 
 
 def _set(adapter: ItemAdapter, key: str, value: Any) -> None:

@@ -1,5 +1,6 @@
 """Per-host politeness shared by every crawl process: at most ``HOST_CONCURRENCY`` requests in
-flight and at least ``HOST_DELAY`` seconds between two request starts, per host name.
+flight and at least ``HOST_DELAY`` seconds between two request starts, and between an answer and
+the next request, per host name.
 
 The slots live in Redis (the lock Redis, ``HOST_LIMITS_REDIS_URL``), so they hold across worker
 processes and across machines sharing it; Redis' own clock decides, so machines need no synced
@@ -59,6 +60,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[2], now + tonumber(ARGV[3]), 'PX', tonumber(ARGV[3]) + 60000)
 return 0
 """
+# The answer is in: the next request waits HOST_DELAY from now too (so the host sees the gap
+# even when one answer was slow to arrive)
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local t = redis.call('TIME')
+local untl = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+if untl > tonumber(redis.call('GET', KEYS[2]) or '0') then
+    redis.call('SET', KEYS[2], untl, 'PX', tonumber(ARGV[2]) + 60000)
+end
+return 0
+"""
 _HOLD = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -93,7 +105,8 @@ class RedisSlots:
         return wait / 1000 if wait > 0 else float(wait)
 
     async def release(self, host: str, token: str) -> None:
-        await self.redis.zrem(PREFIX + host + ":inflight", token)
+        keys = (PREFIX + host + ":inflight", PREFIX + host + ":next")
+        await self.redis.eval(_RELEASE, 2, *keys, token, self.args[1])
 
     async def hold(self, host: str, seconds: float) -> None:
         await self.redis.eval(_HOLD, 1, PREFIX + host + ":next", int(seconds * 1000))
@@ -124,6 +137,7 @@ class LocalSlots:
 
     async def release(self, host: str, token: str) -> None:
         self.inflight.get(host, set()).discard(token)
+        self.next[host] = max(self.next.get(host, 0.0), time.monotonic() + self.delay)
 
     async def hold(self, host: str, seconds: float) -> None:
         self.next[host] = max(self.next.get(host, 0.0), time.monotonic() + seconds)

@@ -106,6 +106,28 @@ class RobotsCache:
         tmp.write_text(body, encoding="utf-8")
         tmp.replace(self._file(origin))
 
+    async def claim(self, origin: str, seconds: float) -> bool:
+        """Whether this process fetches the file now (False: another one is fetching it)."""
+        if self.redis is None:
+            return True
+        return bool(
+            await self.redis.set(PREFIX + origin + ":fetching", 1, nx=True, ex=int(seconds))
+        )
+
+    async def unclaim(self, origin: str) -> None:
+        if self.redis is not None:
+            await self.redis.delete(PREFIX + origin + ":fetching")
+
+    async def wait_for(self, origin: str, seconds: float) -> str | None:
+        """The file another process is fetching, once it is in (None: it never came)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            body = await self.get(origin)
+            if body is not None or not await self.redis.exists(PREFIX + origin + ":fetching"):
+                return body
+        return None
+
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()
@@ -116,6 +138,7 @@ class RobotsMiddleware:
         self.crawler = crawler
         self.cache = cache
         self.parsed: dict[str, asyncio.Future[tuple[Protego, str] | None]] = {}
+        self.fetch_timeout = crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 180) + 10
         assert crawler.stats is not None
         self.stats = crawler.stats
 
@@ -178,9 +201,17 @@ class RobotsMiddleware:
 
     async def _body(self, origin: str) -> str | None:
         body = await self.cache.get(origin)
+        if body is None and not await self.cache.claim(origin, self.fetch_timeout):
+            body = await self.cache.wait_for(origin, self.fetch_timeout)  # once per site
         if body is not None:
             self.stats.inc_value("noticecrawler/robots/cached")
             return body
+        try:
+            return await self._fetch(origin)
+        finally:
+            await self.cache.unclaim(origin)
+
+    async def _fetch(self, origin: str) -> str | None:
         request = Request(
             f"{origin}/robots.txt",
             priority=1000,

@@ -32,6 +32,10 @@ FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
 #: pushes to an https FCM endpoint go through this proxy (CONNECT), unless NO_PROXY names it
 FCM_HTTPS_PROXY = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or ""
 FCM_NO_PROXY = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+#: offer HTTP/2 to FCM (ALPN h2: many pushes per connection); "0" keeps to HTTP/1.1
+FCM_HTTP2 = os.environ.get("FCM_HTTP2", "1").strip().lower() not in ("0", "false", "no", "off")
+#: the push backend: auto (fcm when FCM credentials are set, else console), fcm or console
+NOTIFY_SENDER = os.environ.get("NOTIFY_SENDER", "auto")
 #: Android notification channel id for pushes.
 FCM_ANDROID_CHANNEL = os.environ.get("FCM_ANDROID_CHANNEL", "notices")
 #: iOS (APNs through FCM): the alert sound ("" for silent) and the app's bundle id (apns-topic)
@@ -121,8 +125,9 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 CONCURRENT_ITEMS = 200
 
 # List pages are revalidated on every run (ETag / If-Modified-Since): an unchanged board costs
-# one request answered 304. Detail pages are not cached (`dont_cache`). The policy is RFC2616's
-# without its freshness guess and without serving the cache for a 5xx (see httpcache.py).
+# one request answered 304. Detail pages too, so an edit check is a conditional GET (details.py).
+# The policy is RFC2616's without its freshness guess and without serving the cache for a 5xx
+# (see httpcache.py).
 HTTPCACHE_ENABLED = True
 HTTPCACHE_POLICY = "noticecrawler.httpcache.RevalidatingPolicy"
 HTTPCACHE_STORAGE = "scrapy.extensions.httpcache.FilesystemCacheStorage"
@@ -146,6 +151,9 @@ DOWNLOADER_MIDDLEWARES = {
     "noticecrawler.middlewares.NotModifiedStatsMiddleware": 950,
 }
 
+#: log lines name a post (board/post id), never print the whole item
+LOG_FORMATTER = "noticecrawler.logformatter.PostLogFormatter"
+
 ITEM_PIPELINES = {
     "noticecrawler.pipelines.NormalizePipeline": 100,
     "noticecrawler.pipelines.StorePipeline": 300,
@@ -165,6 +173,9 @@ NOTICECRAWLER_MAX_PAGES = 10
 #: Timezone of boards whose catalog entry (or [defaults]) names none: their local times are read,
 #: and every command prints times, in it.
 NOTICECRAWLER_DEFAULT_TIMEZONE = os.environ.get("NOTICECRAWLER_DEFAULT_TIMEZONE", "Asia/Seoul")
+#: A lost database connection (PostgreSQL restarted) is opened again and the page's statement
+#: retried for up to this many seconds before the crawl ends as `store_failed`.
+NOTICECRAWLER_DB_RETRY_SECONDS = 30
 #: Set by whoever runs the crawl while holding the board's lock (the worker, `scrapy crawl`):
 #: the board's runs left `running` by a dead process are then closed as `killed`.
 NOTICECRAWLER_BOARD_LOCK_HELD = False

@@ -13,7 +13,8 @@ their token (``fail_next``); error bodies have FCM's v1 shape, as its error tabl
 them (``_ERRORS``: with ``details[].errorCode``, with only the canonical ``status``, a 403 about
 the project's IAM permission) and a path it does not serve gets an HTML page, as Google's front
 end answers. Behaviours: the keys of ``_ERRORS``, "unauthenticated" (401 ACCESS_TOKEN_EXPIRED),
-("429", retry_after) / ("503", retry_after), "stall" (no answer until ``stop()``).
+("429", retry_after) / ("503", retry_after), "stall" (no answer until ``stop()``), ("huge", n)
+(a body of n bytes, no length announced) and ("huge_length", n) (announces n bytes): HTTP/2.
 ``POST /token`` hands out the expected access token, as Google's OAuth endpoint would to a
 service-account file whose ``token_uri`` is ``token_url``.
 """
@@ -232,6 +233,12 @@ def _fault(fake: FakeFcm, token: str | None, behaviour: Behaviour) -> Any:
     if kind == "stall":
         fake._count(token, 0)
         return _STALL
+    if kind == "huge":  # a 200 whose body is ``argument`` bytes (no FCM answer is this big)
+        # made as it goes out (the fake's own memory stays flat): HTTP/2 only
+        return _Answer(token, 200, b"", {"Content-Length": "", "X-Filler": str(int(argument))})
+    if kind == "huge_length":  # the same, announced in Content-Length
+        n = str(int(argument))
+        return _Answer(token, 200, b"", {"Content-Length": n, "X-Filler": n})
     if kind in ("unauthenticated", "no_credentials"):
         expired = kind == "unauthenticated"
         body = fcm_error_body(

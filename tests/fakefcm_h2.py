@@ -59,6 +59,8 @@ class H2Connection(asyncio.Protocol):
         self.h2.initiate_connection()
         self.requests: dict[int, tuple[dict[str, str], bytearray]] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
+        #: answer bytes waiting for the flow-control window (bytes, then that many b"x")
+        self.pending: dict[int, tuple[bytes, int]] = {}
         self.accepted = 0  # requests taken (counted for GOAWAY)
         self.last_stream: int | None = None  # set once GOAWAY went out
         self.flush()
@@ -98,9 +100,49 @@ class H2Connection(asyncio.Protocol):
                 self._request(event.stream_id)
             elif isinstance(event, h2.events.StreamReset):
                 self.requests.pop(event.stream_id, None)
+                self.pending.pop(event.stream_id, None)
+            elif isinstance(event, h2.events.WindowUpdated):
+                self._send_pending()
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.close()
         self.flush()
+
+    def _send_pending(self) -> None:
+        """Send the answers' bodies as far as HTTP/2 flow control lets (the rest when the
+        client opens its window)."""
+        for stream_id, (data, filler) in list(self.pending.items()):
+            try:
+                while True:
+                    window = self.h2.local_flow_control_window(stream_id)
+                    left = len(data) + filler
+                    size = min(left, window, self.h2.max_outbound_frame_size)
+                    if left and size <= 0:
+                        break  # the rest when the client opens its window
+                    chunk, data = data[:size], data[size:]
+                    made = min(filler, size - len(chunk))
+                    chunk, filler = chunk + b"x" * made, filler - made
+                    self.h2.send_data(stream_id, chunk, end_stream=not (data or filler))
+                    if not (data or filler):
+                        break
+            except h2.exceptions.ProtocolError:  # reset by the client meanwhile
+                data, filler = b"", 0
+            if data or filler:
+                self.pending[stream_id] = (data, filler)
+            else:
+                self.pending.pop(stream_id, None)
+        self.flush()
+        if self.last_stream is not None and not self.timers and not self.pending:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.transport is None:
+            return
+        # everything promised before the GOAWAY is answered: end our side and let the client
+        # hang up (closing with its unread streams in our buffer would reset the connection,
+        # and the client could lose answers already sent)
+        if self.transport.can_write_eof():  # TLS cannot half-close: the client hangs up
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(5, self.close)
 
     def _request(self, stream_id: int) -> None:
         headers, body = self.requests.pop(stream_id, ({}, bytearray()))
@@ -133,17 +175,15 @@ class H2Connection(asyncio.Protocol):
             self.fake._count(answer.token, answer.status)
         kind, data = answer_bytes(answer)
         fields = [(":status", str(answer.status)), ("content-type", kind)]
-        fields.append(("content-length", str(len(data))))
-        fields.extend((name.lower(), value) for name, value in answer.headers.items())
+        extra = {name.lower(): value for name, value in answer.headers.items()}
+        filler = int(extra.pop("x-filler", "0"))  # bytes of b"x" made as they go out
+        length = extra.pop("content-length", str(len(data)))
+        if length:  # "" : no length announced, the body runs until the stream ends
+            fields.append(("content-length", length))
+        fields.extend(extra.items())
         try:
             self.h2.send_headers(stream_id, fields)
-            self.h2.send_data(stream_id, data, end_stream=True)
         except h2.exceptions.ProtocolError:  # the client reset the stream meanwhile
-            pass
-        self.flush()
-        if self.last_stream is not None and not self.timers and self.transport is not None:
-            # everything promised before the GOAWAY is answered: end our side and let the
-            # client hang up (closing with its unread streams in our buffer would reset the
-            # connection, and the client could lose answers already sent)
-            self.transport.write_eof()
-            asyncio.get_running_loop().call_later(5, self.close)
+            return
+        self.pending[stream_id] = (data, filler)
+        self._send_pending()

@@ -53,7 +53,7 @@ class HostServer:
         self.robots: str | None = None
         self.log: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, 0), _Handler)
+        self._httpd = _Server((host, 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.hosts = self  # type: ignore[attr-defined]
         self.port = self._httpd.server_address[1]
@@ -110,6 +110,11 @@ class HostServer:
             f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><h1>공지 {no}</h1>'
             f'<div class="body">{body}</div></body></html>'
         )
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a crawl process hung up (killed, or done with a keep-alive connection)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -118,8 +118,8 @@ def not_http() -> Iterator[int]:
 
 def test_detect_against_a_port_that_is_not_http(capsys, not_http: int) -> None:
     status, out, err = run(capsys, "detect", f"http://127.0.0.1:{not_http}/board")
-    assert status == 2
-    assert "cannot read" in out and "Traceback" not in out + err
+    assert status == 2 and out == ""
+    assert "cannot read" in one_error_line(err)
 
 
 def scrapy_crawl(board: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -154,3 +154,64 @@ def test_scrapy_crawl_exits_nonzero_when_the_board_failed(crawl, demo_server) ->
     result = crawl("demo")
     assert result.run["finish_reason"] == "empty_list"
     assert result.returncode == 1
+
+
+def test_broker_errors_are_one_line_without_the_password() -> None:
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from noticecrawler.errors import one_line
+
+    kombu = OperationalError(f"Error 111 connecting to redis://:{SECRET}@127.0.0.1:1/0.\nmore")
+    assert one_line(kombu) == (
+        "cannot reach the Celery broker: Error 111 connecting to redis://:***@127.0.0.1:1/0."
+    )
+    assert "cannot reach the Celery broker" in (one_line(RedisConnectionError("refused")) or "")
+    assert one_line(ValueError("a bug, not an expected failure")) is None
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(database_url: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "noticecrawler.cli", "-s", f"DATABASE_URL={database_url}",
+         "boards"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head` exiting before the command writes
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(60) == 141  # what a shell reports for SIGPIPE, not a failure of its own
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+@pytest.mark.slow
+def test_up_with_an_unreachable_broker_is_one_line(database_url: str, tmp_path: Path) -> None:
+    import os
+
+    from tests.dispatch_helpers import TAG, free_port, kill_tagged, tagged_pids, wait_for
+
+    tag = f"up-broker-{os.getpid()}-{tmp_path.name}"
+    env = {
+        **os.environ,
+        TAG: tag,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": f"redis://:{SECRET}@127.0.0.1:1/0",
+        "CELERY_RESULT_BACKEND": "",
+        "NOTICECRAWLER_HOME": str(tmp_path / "home"),
+        "DEMO_BOARD_PORT": str(free_port()),
+        "DEMO_BOARD_URL": "",
+        "NOTICECRAWLER_EXPORTER_PORT": str(free_port()),
+        "PYTHONWARNINGS": "ignore",
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "noticecrawler.cli", "up", "--add-every", "0"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        line = one_error_line(done.stderr)
+        assert "cannot reach the Celery broker at redis://:***@127.0.0.1:1/0" in line
+        assert SECRET not in done.stdout + done.stderr
+    finally:
+        wait_for(lambda: not tagged_pids(tag), 30, "the worker and beat of `up` to exit")
+        kill_tagged(tag)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -59,3 +61,26 @@ def test_detect_reads_the_demo_board_over_http(demo_server, capsys) -> None:
     row = tomllib.loads("\n".join(x for x in out.splitlines() if not x.startswith("#")))
     assert row["board"][0]["engine"] == "table" and row["board"][0]["id"] == "query:no"
     assert "[필독] 2026학년도 학사일정 안내" in out
+
+
+def test_no_board_found_only_when_no_engine_extracts_two_posts(tmp_path: Path, capsys) -> None:
+    row = '<tr><td>{n}</td><td class="subject"><a href="view?no={n}">글 {n}</a></td></tr>'
+    page = tmp_path / "page.html"
+    page.write_text(f"<table><tbody>{row.format(n=1)}</tbody></table>", encoding="utf-8")
+    args = argparse.Namespace(target=str(page), url="https://x.example/list", name="xboard")
+    assert detect.run(args, None) == 1
+    assert "no board found: no engine extracts two posts" in capsys.readouterr().out
+    page.write_text(f"<table><tbody>{row.format(n=2)}{row.format(n=1)}</tbody></table>", "utf-8")
+    code = detect.run(args, None)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("# engine `table`: 2 posts") and "confidence" in out
+
+
+def test_the_catalog_imports_no_spider() -> None:
+    code = (
+        "import sys, noticecrawler.catalog as c\n"
+        "assert not [m for m in sys.modules if m.startswith('noticecrawler.spiders')]\n"
+        "assert 'gnuboard' in c.known_engines()\n"  # loaded by name on first use
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)

@@ -247,7 +247,9 @@ class Scrapyd:
             return json.loads(response.read())
 
 
-def test_scrapyd_deploy_and_schedule_the_demo_board(tmp_path, database_url, demo_server, db):
+def test_scrapyd_deploy_and_schedule_the_demo_board(
+    tmp_path, database_url, empty_database_url, demo_server, db
+):
     venv = ROOT / ".venv-scrapyd"
     made = subprocess.run(
         [str(ROOT / "deploy" / "scrapyd-venv.sh"), str(venv)],
@@ -321,6 +323,30 @@ def test_scrapyd_deploy_and_schedule_the_demo_board(tmp_path, database_url, demo
         assert count["n"] == 33
         run = db.execute("SELECT * FROM crawl_runs WHERE board = 'demo'").fetchone()
         assert run["finish_reason"] == "finished" and run["new"] == 33
+
+        # a job against an unmigrated database: its log's first ERROR line names the cause
+        failed = scrapyd.call(
+            "schedule.json",
+            {
+                "project": "noticecrawler",
+                "spider": "demo",
+                "setting": f"DATABASE_URL={empty_database_url}",
+            },
+        )
+        wait_for(
+            lambda: any(
+                j["id"] == failed["jobid"]
+                for j in scrapyd.call("listjobs.json?project=noticecrawler")["finished"]
+            ),
+            90,
+            "the failing scrapyd job to finish",
+            0.5,
+        )
+        job_log = home / "logs" / "noticecrawler" / "demo" / f"{failed['jobid']}.log"
+        errors = [line for line in job_log.read_text().splitlines() if " ERROR: " in line]
+        assert errors, job_log.read_text()
+        assert "database not migrated: run noticecrawler db upgrade" in errors[0]
+        assert "Traceback" not in job_log.read_text()
     finally:
         proc.terminate()
         with suppress(subprocess.TimeoutExpired):

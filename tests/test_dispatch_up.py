@@ -27,6 +27,7 @@ def test_up_starts_everything_and_shows_crawls(tmp_path) -> None:
         "CELERY_BROKER_URL": "",
         "DEMO_BOARD_PORT": str(free_port()),
         "DEMO_BOARD_URL": "",
+        "NOTICECRAWLER_EXPORTER_PORT": str(free_port()),
         "PYTHONWARNINGS": "ignore",
     }
     try:
@@ -44,6 +45,12 @@ def test_up_starts_everything_and_shows_crawls(tmp_path) -> None:
         crawled = [line for line in lines if " finished " in line]
         assert len(crawled) >= 2, done.stdout
         assert any(" demo " in line and "new=33" in line for line in crawled), done.stdout
+        # times carry the board's offset; the demo board's access log stays in its own file
+        assert all(" +09:00  " in line for line in crawled), done.stdout
+        assert "GET /demo/list" not in done.stdout + done.stderr
+        assert "GET /demo/list" in (home / "demo-board.log").read_text()
+        metrics = next(line for line in lines if line.startswith("metrics"))
+        assert metrics.endswith(f":{env['NOTICECRAWLER_EXPORTER_PORT']}/metrics")
         # the worker, beat and crawl processes are gone; only the embedded servers stay up
         assert (home / "pgdata" / "postmaster.pid").exists()
     finally:

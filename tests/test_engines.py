@@ -83,8 +83,7 @@ def test_a_list_without_dates_takes_the_detail_page_date() -> None:
     (post,) = s.extract_posts(listing)
     assert post.published == NOW and post.published_source == "first_seen"
     request = s.detail_request(post)
-    # through the HTTP cache like list pages, so a later edit check is a conditional GET
-    assert not request.meta.get("dont_cache")
+    assert not request.meta.get("dont_cache")  # cached: edit checks are conditional GETs
     assert request.cb_kwargs["post"] is not post  # the list item stays untouched
     page = HtmlResponse(post.url, body=DETAIL.encode(), encoding="utf-8")
     (filled,) = list(s.parse_detail_page(page, request.cb_kwargs["post"]))

@@ -97,6 +97,22 @@ def test_the_generic_table_stands_behind_a_specialised_engine() -> None:
         ("19", "글 19", 19),
         ("18", "글 18", 18),
     ]
+    # every specialised engine: a plain table it does not know is read by the generic guess
+    plain = table(
+        "".join(
+            f'<tr><td>{n}</td><td class="subj"><a href="read.php?num={n}">글 {n}</a></td>'
+            f'<td class="when">2026-11-{n:02d}</td></tr>'
+            for n in (9, 8, 7)
+        )
+    )
+    for engine in ("gnuboard", "xe", "zeroboard", "wordpress", "list"):
+        posts = read(engine, plain)
+        assert [(p.post_id, p.url.rsplit("/", 1)[1]) for p in posts] == [
+            ("9", "read.php?num=9"),
+            ("8", "read.php?num=8"),
+            ("7", "read.php?num=7"),
+        ], engine
+        assert [p.published.day if p.published else 0 for p in posts] == [9, 8, 7], engine
     page = HtmlResponse(URL, body=MODERN_ZB.encode(), encoding="utf-8")
     best = detect_board(page, now=NOW)[0]
     assert best.engine == "zeroboard" and [p.post_id for p in best.posts] == ["20", "19", "18"]

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from google.oauth2.credentials import Credentials
-from pyfcm.errors import FCMServerError
 
-from noticecrawler.notify.console import ConsoleSender
-from noticecrawler.notify.fcm import FcmSender, build_message, make_sender
 from noticecrawler.notify.fcm_errors import Outcome, parse_retry_after
+from noticecrawler.notify.senders import Push, SenderConfig, make_sender
+from noticecrawler.notify.senders.console import ConsoleSender
+from noticecrawler.notify.senders.fcm import FcmSender, build_message
 from tests.fakefcm import FakeFcm
+from tests.notify_helpers import service_account_file
 
 POST = {"id": 42, "board": "cse", "title": "2학기 장학금 신청 안내", "url": "https://x.test/42"}
 
@@ -222,14 +223,6 @@ def test_503_is_not_retried_by_the_adapter(fake: FakeFcm, sender: FcmSender) -> 
     assert len(fake.seen) == 1
 
 
-def test_pyfcm_notify_does_not_sleep_either(fake: FakeFcm, sender: FcmSender) -> None:
-    fake.fail_next(1, ("429", 30))
-    started = time.monotonic()
-    with pytest.raises(FCMServerError):
-        sender.fcm.notify(fcm_token="device-a", **android())
-    assert time.monotonic() - started < 5
-
-
 def test_stalled_request_times_out_as_retry(fake: FakeFcm) -> None:
     s = make(fake, timeout=(1.0, 0.3))
     fake.set_token_behaviour("slow", "stall")
@@ -365,21 +358,50 @@ def test_slow_fcm_with_a_small_backlog_gets_every_push_once() -> None:
 
 def test_console_sender(capsys: pytest.CaptureFixture[str]) -> None:
     console = ConsoleSender()
-    results = console.send_batch([("k", "abcdefghijklmnopqrstuvwxyz", android())])
+    push = Push.of_post(POST, "android", "abcdefghijklmnopqrstuvwxyz", "컴퓨터학부")
+    results = [r for chunk in console.send([("k", push)]) for r in chunk]
     out = capsys.readouterr().out
-    assert out == f"push [cse] {POST['title']} -> abcdefghijkl…\n"
+    assert out == f"push [컴퓨터학부] {POST['title']} -> abcdefghijkl…\n"
     assert results[0][0] == "k"
     assert results[0][1].outcome is Outcome.SENT
 
 
-def test_make_sender(tmp_path: Any) -> None:
+def test_make_sender(tmp_path: Any, fake: FakeFcm) -> None:
     assert isinstance(make_sender("", "", ""), ConsoleSender)
-    creds = tmp_path / "sa.json"  # read lazily, on the first send: no network here
+    creds = service_account_file(tmp_path / "sa.json", fake)
     real = make_sender(str(creds), "proj", "http://127.0.0.1:9/v1/projects")
     assert isinstance(real, FcmSender)
     real.close()
     with pytest.raises(ValueError, match="FCM_PROJECT_ID"):
         make_sender(str(creds), "", "")
+    with pytest.raises(FileNotFoundError):  # checked when the configuration loads
+        make_sender(str(tmp_path / "missing.json"), "proj", "")
+    config = SenderConfig(backend="console", credentials_file=str(creds), project_id="proj")
+    assert isinstance(make_sender(config), ConsoleSender)
+    with pytest.raises(ValueError, match="NOTIFY_SENDER 'apns'"):
+        make_sender(SenderConfig(backend="apns"))
+
+
+def test_a_push_reaches_fcm_as_pyfcm_builds_it_with_the_board_title(
+    fake: FakeFcm, sender: FcmSender
+) -> None:
+    """The neutral Push (what the fan-out hands every backend) becomes the message pyfcm's
+    public parse_payload builds on the installed pyfcm, with the catalog's title as title."""
+    pushes = [
+        (p, Push.of_post(POST, p, f"{p}-tok", board_title="컴퓨터학부 공지"))
+        for p in ("android", "ios", "web")
+    ]
+    results = dict(r for chunk in sender.send(pushes) for r in chunk)
+    assert {r.outcome for r in results.values()} == {Outcome.SENT}
+    for platform in ("android", "ios", "web"):
+        (got,) = fake.messages_for(f"{platform}-tok")
+        kwargs = build_message(POST, platform, "notices", board_title="컴퓨터학부 공지")
+        built = json.loads(sender.fcm.parse_payload(fcm_token=f"{platform}-tok", **kwargs))
+        assert got == built["message"]
+        assert got["notification"] == {"title": "컴퓨터학부 공지", "body": POST["title"]}
+        assert got["data"]["post_id"] == "42"
+    bad = sender.send_push(Push.of_post(POST, "blackberry", "bb-tok"))
+    assert bad.outcome is Outcome.INVALID and "platform" in (bad.error or "")
 
 
 def test_make_sender_takes_the_proxy_from_settings(
@@ -389,7 +411,9 @@ def test_make_sender_takes_the_proxy_from_settings(
 
     monkeypatch.setattr(settings, "FCM_HTTPS_PROXY", "http://proxy.test:3128")
     monkeypatch.setattr(settings, "FCM_NO_PROXY", "internal.test")
-    real = make_sender(str(tmp_path / "sa.json"), "proj", "")
+    with FakeFcm() as fake:
+        creds = service_account_file(tmp_path / "sa.json", fake)
+    real = make_sender(str(creds), "proj", "")
     try:
         assert isinstance(real, FcmSender)
         proxy = real.transport.proxy

@@ -240,3 +240,18 @@ def test_follow_details_post_is_announced_after_its_detail_page(crawl_env, tmp_p
     assert third.run["new"] == 1, third.log
     sent = [json.loads(x) for x in sent_log.read_text().splitlines()]
     assert len(sent) == 2 and sent[1]["body"] is None
+
+
+def test_detect_reads_under_the_same_cap(crawl_env, host) -> None:
+    host.specials["huge"] = Special("huge", size=50 * MiB)
+    proc = subprocess.run(
+        [sys.executable, "-m", "noticecrawler.cli", "detect", f"{host.url}/huge/list"],
+        cwd=ROOT,
+        env=crawl_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout.count("\n") == 1 and "page too large" in proc.stdout
+    assert "8388608 bytes" in proc.stdout and f"{host.url}/huge/list" in proc.stdout

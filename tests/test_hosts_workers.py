@@ -63,13 +63,14 @@ def crawl_all(dispatch: Dispatch, *boards: str) -> dict[str, dict]:
 
 
 def test_hosts_are_shared_politely_across_crawl_processes(dispatch, hosts, db) -> None:
-    dispatch.worker("crawler", concurrency=3)
+    worker = dispatch.worker("crawler", concurrency=3)
     results = crawl_all(dispatch, "a1", "a2", "b1")
     for board, summary in results.items():
         assert summary["finish_reason"] == "finished", (board, summary)
     assert len({s["pid"] for s in results.values()}) == 3  # three crawl processes at once
 
     a = sorted(hosts["a"].entries(), key=lambda e: e["start"])
+    assert [e["path"] for e in a].count("/robots.txt") == 1  # once per site, both processes
     assert len([e for e in a if e["path"].endswith("/list")]) == 2
     for before, after in itertools.pairwise(a):
         assert after["start"] - before["start"] >= DELAY - SLACK, a  # HOST_DELAY between starts
@@ -107,3 +108,5 @@ def test_hosts_are_shared_politely_across_crawl_processes(dispatch, hosts, db) -
     results = crawl_all(dispatch, "c2")  # another process: the same hold
     assert results["c2"]["finish_reason"] == "host_busy", results["c2"]
     assert "host 127.0.0.7 stayed busy" in results["c2"]["error_detail"]
+    # no NOTICECRAWLER_CONTACT here: said once, at the worker's start
+    assert worker.log().count("NOTICECRAWLER_CONTACT is not set") == 1

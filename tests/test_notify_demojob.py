@@ -19,5 +19,6 @@ def test_demo_job_prints_the_push_of_the_new_post(
     out = capsys.readouterr().out
     pushes = [line for line in out.splitlines() if line.startswith("push ")]
     title = "2026학년도 동계 계절학기 수강신청 및 장학금 안내"
-    assert pushes == [f"push [demo] {title} -> console-demo…"]
+    board = "Demo board (local, shipped with the project)"  # the catalog's title_text
+    assert pushes == [f"push [{board}] {title} -> console-demo…"]
     assert "1 push(es) for 1 announced post(s)" in out

@@ -83,49 +83,6 @@ def test_new_post_on_the_demo_board_is_pushed_once_to_each_matching_device(
     assert taken["planned_at"] is not None
 
 
-def test_sigkilled_notify_worker_mid_fanout_every_device_gets_the_post(
-    stack: Stack, db: Conn
-) -> None:
-    stack.broker.start()
-    tokens = [f"dev-{i:05d}" for i in range(5000)]
-    add_users(db, tokens, ["공지"])
-    post = db.execute(
-        "INSERT INTO posts (board, post_id, title, url) VALUES ('cse', '1', '학사 공지', "
-        "'https://x.test/1') RETURNING id"
-    ).fetchone()["id"]  # type: ignore[index]
-    db.execute("INSERT INTO notify_outbox (post_id) VALUES (%s)", (post,))
-    dispatch = stack.dispatch(
-        NOTIFY_BATCH_SIZE=250,
-        NOTIFY_SEND_CONCURRENCY=8,
-        NOTIFY_RECORD_EVERY=32,
-        NOTIFY_LEASE_SECONDS=3,
-        NOTIFY_SWEEP_INTERVAL=1,
-        NOTIFY_SWEEP_AGE=2,
-    )
-    first = notify_worker(dispatch, "notifier1", concurrency=2)
-    dispatch.beat()
-    send_notify_task(post, {"CELERY_BROKER_URL": stack.broker.url})
-
-    wait_for(lambda: len(stack.fake.messages) >= 1200, 60, "a quarter of the fan-out")
-    first.proc.kill()  # SIGKILL: no warm shutdown, claimed rows stay `sending`
-    first.proc.wait(10)
-    at_kill = len(stack.fake.messages)
-    assert at_kill < 5000, "the fan-out ended before the kill; nothing was tested"
-    notify_worker(dispatch, "notifier2", concurrency=2)
-
-    wait_for(lambda: count(db, OPEN) == 0, 120, "every row closed", step=0.5)
-    assert store.status_counts(db, post) == {"sent": 5000}
-    received = messages_by_token(stack.fake)
-    assert set(received) == set(tokens)
-    repeats = [t for t, n in received.items() if n > 1]
-    for token in repeats:  # pushed twice only when in flight at the kill; the phone replaces it
-        assert {m["android"]["notification"]["tag"] for m in stack.fake.messages_for(token)} == {
-            str(post)
-        }
-    assert len(repeats) <= 2 * 32  # at most one unrecorded chunk per task running at the kill
-    print(f"killed at {at_kill}/5000 pushes; {len(repeats)} repeated after the restart")
-
-
 def test_broker_down_when_the_post_is_stored_then_the_sweep_announces_it_once(
     stack: Stack, db: Conn, crawl: Any, crawl_env: dict[str, str], demo_server: Any
 ) -> None:

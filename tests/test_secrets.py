@@ -13,7 +13,7 @@ import pytest
 from noticecrawler.cli import main
 from noticecrawler.db import embedded
 from noticecrawler.redaction import redact
-from tests.dispatch_helpers import make_dispatch, redis_server
+from tests.dispatch_helpers import make_dispatch, redis_server, wait_for
 
 SECRET = "Tr0ub4dor-secret"
 FORMS = {
@@ -62,8 +62,9 @@ def test_worker_logs_and_result_backend_hold_no_password(tmp_path, demo_server) 
             assert result.state in ("FAILURE", "SUCCESS")
             assert "cannot reach PostgreSQL" in str(outcome)
             assert SECRET not in str(outcome)
-            log = worker.log()
-            assert "cannot reach PostgreSQL" in log and SECRET not in log
+            # the worker logs the task's end after storing its result
+            wait_for(lambda: "cannot reach PostgreSQL" in worker.log(), 30, "the task's log line")
+            assert SECRET not in worker.log()
             client = redis.client()
             stored = b"".join(
                 client.dump(key) or b"" for key in client.keys("*")
@@ -90,3 +91,51 @@ def test_embedded_redis_requires_its_password_and_keeps_files_private(tmp_path: 
             assert stat.S_IMODE((rdir / name).stat().st_mode) == 0o600, name
     finally:
         embedded.stop_redis(home)
+
+
+def test_task_results_and_errors_are_masked_before_the_backend_sees_them() -> None:
+    from celery import Celery
+
+    from dispatch.celery_app import RedactingTask, SecretRedacted
+
+    app = Celery("nc-redaction-test", set_as_current=False, task_cls=RedactingTask)
+
+    @app.task(name="t.leaky_result")
+    def leaky_result() -> dict:
+        return {"detail": f"connected to {FORMS['query']}", "n": 1}
+
+    @app.task(name="t.leaky_error")
+    def leaky_error() -> None:
+        raise ValueError(f"invalid dsn: {FORMS['libpq']}")
+
+    @app.task(name="t.plain_error")
+    def plain_error() -> None:
+        raise KeyError("board")
+
+    result = leaky_result()
+    assert SECRET not in result["detail"] and result["n"] == 1
+    with pytest.raises(SecretRedacted) as caught:
+        leaky_error()
+    assert SECRET not in str(caught.value) and "ValueError: invalid dsn" in str(caught.value)
+    with pytest.raises(KeyError):  # nothing to hide: the exception is untouched
+        plain_error()
+
+
+def test_log_records_are_masked_whoever_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from noticecrawler.redaction import install_log_redaction
+
+    install_log_redaction()
+    log = logging.getLogger("some.library")
+    with caplog.at_level(logging.INFO, logger="some.library"):
+        log.info("connecting to %s", FORMS["userinfo"])
+        try:
+            raise ConnectionError(f"lost {FORMS['query']}")
+        except ConnectionError:
+            log.exception("gave up")
+    text = "\n".join(
+        [r.getMessage() for r in caplog.records] + [r.exc_text or "" for r in caplog.records]
+    )
+    assert "nc:***@127.0.0.1" in text and "password=***" in text
+    assert SECRET not in text and SECRET not in caplog.text

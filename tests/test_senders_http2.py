@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from noticecrawler.notify.fcm import FcmSender
 from noticecrawler.notify.fcm_errors import Outcome
+from noticecrawler.notify.senders.fcm import FcmSender
 from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 from tests.test_fcm import TokenSource, android
 
@@ -89,19 +89,28 @@ def test_the_error_contract_is_the_same_over_every_protocol(
         assert fake.h2_connections == fake.connections_opened == 1
 
 
-@pytest.mark.parametrize("protocol", ["h2c", "h2-tls"])
-def test_many_pushes_share_one_connection(protocol: str, certificate: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize(
+    ("protocol", "in_flight", "connections"),
+    [("h2c", 100, 1), ("h2-tls", 100, 1), ("h2c", 300, 3)],
+)
+def test_many_pushes_share_a_connection_up_to_its_stream_limit(
+    protocol: str, in_flight: int, connections: int, certificate: tuple[Path, Path]
+) -> None:
+    """100 streams at a time on a connection (the fake's MAX_CONCURRENT_STREAMS): 300 in flight
+    take three connections, none opened beyond, none overrun (the fake would reset it) — also
+    before the server's SETTINGS arrive, and with the bodies of 300 streams waiting for the
+    flow-control window."""
     fake = start(protocol, certificate, delay=0.05, max_streams=100)
-    sender = sender_for(fake, protocol, certificate, max_concurrency=100)
+    sender = sender_for(fake, protocol, certificate, max_concurrency=in_flight)
     try:
-        items = [(i, f"tok-{i}", android()) for i in range(400)]
-        results = sender.send_batch(items, concurrency=100)
+        items = [(i, f"tok-{i}", android()) for i in range(4 * in_flight)]
+        results = sender.send_batch(items, concurrency=in_flight)
     finally:
         sender.close()
         fake.stop()
     assert all(r.outcome is Outcome.SENT for _, r in results)
-    assert sorted(m["token"] for m in fake.messages) == sorted(f"tok-{i}" for i in range(400))
-    assert fake.connections_opened == fake.h2_connections == 1  # 100 streams at a time on it
+    assert sorted(m["token"] for m in fake.messages) == sorted(t for _, t, _ in items)
+    assert fake.connections_opened == fake.h2_connections == connections
 
 
 @pytest.mark.parametrize("protocol", ["h2c", "h2-tls"])
@@ -123,3 +132,60 @@ def test_goaway_mid_batch_loses_and_repeats_nothing(
     assert {r.outcome for _, r in results} == {Outcome.SENT}
     assert sorted(m["token"] for m in fake.messages) == sorted(f"tok-{i}" for i in range(300))
     assert fake.connections_opened >= 300 // 37  # it did go away every 37 requests
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "problem"),
+    [(("huge", 50_000_000), "body over 65536"), (("huge_length", 10**11), "announcing a body")],
+)
+def test_an_oversized_answer_resets_its_stream_only(
+    behaviour: Any, problem: str, certificate: tuple[Path, Path]
+) -> None:
+    """A 50 MB answer (sent as fast as the client opens its window) or one announcing 100 GB:
+    the stream is reset past 64 KiB, the push is a retry, memory stays flat, and the
+    connection goes on serving the next pushes."""
+    fake = start("h2c", certificate)
+    sender = sender_for(fake, "h2c", certificate)
+    fake.set_token_behaviour("big", behaviour)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # the peak RSS starts again from now
+        before = _rss_kib("VmRSS")
+        result = sender.send_one("big", android())
+        growth_mib = (_rss_kib("VmHWM") - before) / 1024
+        after = sender.send_one("after", android())
+    finally:
+        sender.close()
+        fake.stop()
+    assert result.outcome is Outcome.RETRY and problem in (result.error or "")
+    assert growth_mib < 20, f"grew by {growth_mib:.0f} MiB"
+    assert after.outcome is Outcome.SENT
+    assert fake.connections_opened == 1
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(field)
+
+
+def test_pushes_go_through_https_proxy_over_http2(certificate: tuple[Path, Path]) -> None:
+    """HTTPS_PROXY as make_sender hands it over: one CONNECT tunnel, TLS to the fake FCM inside
+    it (verified against the fake's name), h2 chosen by ALPN through the tunnel."""
+    from tests.test_transport import ConnectProxy
+
+    proxy = ConnectProxy()
+    fake = start("h2-tls", certificate)
+    port = fake.port
+    sender = sender_for(
+        fake, "h2-tls", certificate, proxy=f"http://127.0.0.1:{proxy.port}", no_proxy="other.test"
+    )
+    try:
+        results = sender.send_batch([(i, f"tok-{i}", android()) for i in range(20)])
+    finally:
+        sender.close()
+        fake.stop()
+        proxy.close()
+    assert {r.outcome for _, r in results} == {Outcome.SENT}
+    assert proxy.targets == [f"localhost:{port}"]
+    assert fake.h2_connections == fake.connections_opened == 1

@@ -16,17 +16,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command
 from noticecrawler.commands.db import upgrade
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url, redact
+from noticecrawler.errors import ProjectError
 from noticecrawler.settings import child_env
 
 BOARD = "demo"
 DEMO_USER = "demo-user"
 DEMO_DEVICE = "console-demo-device"
 DEMO_KEYWORD = "장학금"
-ZONE = ZoneInfo("Asia/Seoul")
+ZONE = ZoneInfo("Asia/Seoul")  # the demo boards' timezone (noticecrawler/catalog.toml)
 SHOWN = 12
 
 
@@ -61,7 +63,7 @@ def crawl(board: str, env: dict[str, str]) -> dict[str, Any]:
     )
     if proc.returncode:
         sys.stderr.write(proc.stderr)
-        raise SystemExit(f"crawl of `{board}` failed (exit {proc.returncode})")
+        raise ProjectError(f"crawl of `{board}` failed (exit {proc.returncode})")
     with connect(env["DATABASE_URL"]) as conn:
         return queries.last_runs(conn, board, 1)[0]
 
@@ -79,20 +81,15 @@ def show(url: str, run: dict[str, Any]) -> list[dict[str, Any]]:
     for p in posts[:SHOWN]:
         mark = "NEW" if p["id"] in new_ids else ""
         pin = "[pinned] " if p["pinned"] else ""
-        print(f"  {mark:4}{p['post_id']:>5}  {_when(p)}  {pin}{p['title']}")
+        print(f"  {mark:4}{p['post_id']:>5}  {when(p['published_at'], ZONE)}  {pin}{p['title']}")
     if len(posts) > SHOWN:
         print(f"  … and {len(posts) - SHOWN} older posts (noticecrawler posts {BOARD})")
     return new
 
 
-def _when(p: dict[str, Any]) -> str:
-    if not p["published_at"]:
-        return "?"
-    return p["published_at"].astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
-
-
 def run_demo(settings: Any, keep: bool = False) -> int:
     from noticecrawler.demo.server import DemoServer
+    from noticecrawler.demo.state import state_file
 
     url = database_url(settings)
     upgrade(url)
@@ -100,11 +97,12 @@ def run_demo(settings: Any, keep: bool = False) -> int:
     home = Path(settings.get("NOTICECRAWLER_HOME"))
     if not keep:
         with connect(url, autocommit=True) as conn:
-            conn.execute("DELETE FROM posts WHERE board = %s", (BOARD,))
-            conn.execute("DELETE FROM crawl_runs WHERE board = %s", (BOARD,))
+            queries.forget_board(conn, BOARD)
         shutil.rmtree(home / "httpcache" / BOARD, ignore_errors=True)
     logging.getLogger("noticecrawler.demo").setLevel(logging.WARNING)
-    with DemoServer() as server:
+    # post numbers keep growing across runs (state under NOTICECRAWLER_HOME): a post added
+    # later, by this job or by hand, is never taken for an edit of an earlier one
+    with DemoServer(state_file=state_file(home)) as server:
         env = child_env(DATABASE_URL=url, DEMO_BOARD_URL=server.url, NOTICECRAWLER_HOME=str(home))
         print(f"demo board: {server.url}/{BOARD}/list   database: {redact(url)}\n")
         print("1) first crawl of the board (stored silently: no alert flood for a new board)")

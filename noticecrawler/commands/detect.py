@@ -4,9 +4,12 @@ catalog row with the first posts it would extract, or say why it cannot."""
 from __future__ import annotations
 
 import argparse
+import sys
+from datetime import UTC
 from http.client import HTTPException
 from typing import Any
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command
 
 
@@ -18,6 +21,7 @@ def add_arguments(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
+    from noticecrawler.catalog import NAME_RE
     from noticecrawler.detect import catalog_row, detect_board, load
     from noticecrawler.sizes import PageTooLarge
 
@@ -27,17 +31,20 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         print(f"detect: {e}")
         return 2
     except (OSError, ValueError, HTTPException) as e:
-        print(f"detect: cannot read {args.target}: {e}")
+        print(f"detect: cannot read {args.target}: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    ranked = detect_board(response, args.name)
+    ranked = detect_board(response, args.name if NAME_RE.match(args.name) else "new_board")
     best = ranked[0] if ranked else None
     if best is None or len(best.posts) < 2:
-        tried = ", ".join(f"`{c.engine}` {len(c.posts)}" for c in ranked) or "none"
+        tried = ", ".join(f"`{c.engine}` {c.error or len(c.posts)}" for c in ranked) or "none"
         print(
             f"detect: {response.url}: no board found: no engine extracts two posts "
             f"(posts per engine tried: {tried}); write the row by hand (docs/engines.md)"
         )
         return 1
+    if not NAME_RE.match(args.name):
+        print(f"detect: --name {args.name!r} must match {NAME_RE.pattern}")
+        return 2
     runner = ranked[1] if len(ranked) > 1 else None
     second = (
         f"; runner-up `{runner.engine}` ({len(runner.posts)} posts, {runner.complete:.0%} complete)"
@@ -53,7 +60,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     posts = best.posts
     print(f"# first {min(5, len(posts))} of {len(posts)} posts:")
     for post in posts[:5]:
-        when = post.published.isoformat() if post.published else "-"
+        time = when(post.published, post.published.tzinfo or UTC) if post.published else "-"
         pin = " [pinned]" if post.pinned else ""
-        print(f"#   {post.post_id:>10}  {when:25}  {post.title}{pin}  <{post.url}>")
+        print(f"#   {post.post_id:>10}  {time:22}  {post.title}{pin}  <{post.url}>")
     return 0

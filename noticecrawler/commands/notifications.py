@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime, tzinfo
 from typing import Any
 
+from noticecrawler.clock import when, zone_of
 from noticecrawler.commands import command, refs
 
 
@@ -22,13 +24,15 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         post = store.load_post(conn, post_id)
         assert post is not None
         outbox = store.outbox_row(conn, post_id)
+        zone = zone_of(settings, post["board"])
         print(f"post {post_id}  [{post['board']}] {post['title']}")
         if outbox is None:
             print("  not in the outbox: not announced (first crawl of its board, or edited)")
         else:
             print(
-                f"  outbox: written {outbox['created_at']:%Y-%m-%d %H:%M:%S}, "
-                f"taken {outbox['taken_at'] or '-'}, planned {outbox['planned_at'] or '-'}, "
+                f"  outbox: written {when(outbox['created_at'], zone, seconds=True)}, "
+                f"taken {_at(outbox['taken_at'], zone)}, "
+                f"planned {_at(outbox['planned_at'], zone)}, "
                 f"re-sent by the sweep {outbox['attempts']}x"
             )
         counts = store.status_counts(conn, post_id)
@@ -40,3 +44,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
                 f"tries={n['attempts']}  {detail}"
             )
     return 0
+
+
+def _at(moment: datetime | None, zone: tzinfo) -> str:
+    return "-" if moment is None else when(moment, zone, seconds=True)

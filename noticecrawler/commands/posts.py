@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from datetime import tzinfo
 from typing import Any
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command, refs
 from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
@@ -15,15 +17,16 @@ def add_arguments(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    refs.board(settings, args.board)
+    zone = refs.board(settings, args.board).zone
     with connect(database_url(settings)) as conn:
         for p in queries.board_posts(conn, args.board):
-            print(format_post(p))
+            print(format_post(p, zone))
     return 0
 
 
-def format_post(p: dict[str, Any], mark: str = "") -> str:
-    when = p["published_at"].strftime("%Y-%m-%d %H:%M") if p.get("published_at") else "?"
+def format_post(p: dict[str, Any], zone: tzinfo, mark: str = "") -> str:
     pin = "[pinned] " if p.get("pinned") else ""
-    gone = f"[deleted {p['deleted_at']:%Y-%m-%d %H:%M}] " if p.get("deleted_at") else ""
-    return f"{mark:5}{p['post_id']:>6}  {when}  {pin}{gone}{p['title']}"
+    gone = f"[deleted {when(p['deleted_at'], zone)}] " if p.get("deleted_at") else ""
+    return (
+        f"{mark:5}{p['post_id']:>6}  {when(p.get('published_at'), zone)}  {pin}{gone}{p['title']}"
+    )

@@ -16,7 +16,7 @@ def add_arguments(subparsers: Any) -> None:
 def run(args: argparse.Namespace, settings: Any) -> int:
     from noticecrawler.notify import service, store
     from noticecrawler.notify.config import from_settings
-    from noticecrawler.notify.fcm import make_sender
+    from noticecrawler.notify.senders import make_sender
 
     config = from_settings()
     with refs.conn(settings) as conn:

@@ -16,6 +16,8 @@ def add_arguments(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Any) -> int:
     from noticecrawler.demo.server import run_forever
+    from noticecrawler.demo.state import state_file
 
-    run_forever(args.host, args.port or settings.getint("DEMO_BOARD_PORT"))
+    port = args.port or settings.getint("DEMO_BOARD_PORT")
+    run_forever(args.host, port, state_file(settings.get("NOTICECRAWLER_HOME")))
     return 0

@@ -2,17 +2,20 @@
 
 Starts (or reuses) the embedded PostgreSQL and Redis under NOTICECRAWLER_HOME unless
 DATABASE_URL / CELERY_BROKER_URL point elsewhere, applies the migrations, serves the demo board,
-and runs one Celery worker for both queues plus beat, and the HTTP API with its operator page
-(``/admin/``). It crawls every board once right away, then as beat schedules them, adds a post
-to the demo board now and then, and prints each crawl run as it finishes. Ctrl-C stops the
-worker, beat, the API and the demo board; the embedded servers keep running for the next
-command (``noticecrawler down`` stops them).
+the Prometheus metrics and the HTTP API with its operator page (``/admin/``), and runs one Celery
+worker for both queues plus beat. It crawls
+every board once right away, then as beat schedules them, adds a post to the demo board now and
+then (every other one mentions 장학금, the demo subscriber's keyword), and prints each crawl run
+and each push as it happens. Logs (worker, beat, the demo board's access log) go to files under
+NOTICECRAWLER_HOME. Ctrl-C stops the worker, beat and the demo board; the embedded servers keep
+running for the next command (``noticecrawler down`` stops them).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import logging
 import signal
 import subprocess
 import sys
@@ -21,9 +24,11 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from noticecrawler.clock import when
 from noticecrawler.commands import command
 from noticecrawler.db import connect, migrate, queries
 from noticecrawler.db.settings import database_url, redact
+from noticecrawler.errors import ProjectError
 from noticecrawler.settings import child_env
 
 QUEUES = "crawl_tasks,notify_tasks,celery"
@@ -59,7 +64,13 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         from noticecrawler.db.embedded import redis_url
 
         broker = redis_url(home)
+    _check_broker(broker)
+    from noticecrawler.commands.demo import seed_subscriber
+
+    seed_subscriber(db_url)
+    demo_log = _log_demo_board_to(home / "demo-board.log")
     demo, demo_url = _demo_server(settings)
+    metrics_url = _metrics(settings, db_url)
     env = child_env(
         DATABASE_URL=db_url,
         CELERY_BROKER_URL=broker,
@@ -69,7 +80,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     print(f"PostgreSQL  {redact(db_url)}")
     print(f"broker      {redact(broker)}")
     print(f"demo board  {demo_url}/demo/list")
-    print(f"logs        {home / 'worker.log'}, {home / 'beat.log'}, {home / 'api.log'}")
+    print(f"metrics     {metrics_url}")
+    print(f"logs        {home / 'worker.log'}, {home / 'beat.log'}, {home / 'api.log'}, {demo_log}")
     celery = [sys.executable, "-m", "celery", "-A", "dispatch.celery_app"]
     procs = [
         subprocess.Popen(
@@ -87,13 +99,12 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     api = None if args.no_api else _api(settings, env, home)
     try:
         # crawl everything once now (beat's first run is one interval away)
-        subprocess.run([*celery, "call", "dispatch.crawl_sites"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, timeout=60)  # fmt: skip
+        _first_crawls(celery, env, broker)
         print("worker and beat started; crawls appear below (Ctrl-C to stop)")
         from noticecrawler.catalog import catalog_from_settings
 
-        boards = [b.name for b in catalog_from_settings(settings)]
-        return _watch(args, db_url, boards, demo, procs)
+        zones = {b.name: b.zone for b in catalog_from_settings(settings)}
+        return _watch(args, db_url, zones, demo, procs)
     except KeyboardInterrupt:
         return 0
     finally:
@@ -103,11 +114,12 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _watch(
-    args: argparse.Namespace, db_url: str, boards: list[str], demo: Any, procs: list[Any]
+    args: argparse.Namespace, db_url: str, zones: dict[str, Any], demo: Any, procs: list[Any]
 ) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     next_post = time.monotonic() + args.add_every if args.add_every else None
     seen: set[int] = set()
+    pushed: set[int] = set()
     shown = 0
     start = time.time()
     numbers = itertools.count(1)
@@ -117,45 +129,117 @@ def _watch(
                 print(f"a Celery process exited ({proc.returncode}); see the logs", file=sys.stderr)
                 return 1
         if demo is not None and next_post is not None and time.monotonic() >= next_post:
-            post_id = demo.add_post("demo", title=f"개발 서버 새 공지 {next(numbers)}")
-            print(f"demo board: added post {post_id}")
+            n = next(numbers)
+            post_id = demo.add_post("demo", title=auto_title(n))
+            print(f"demo board: added post {post_id}: {auto_title(n)}", flush=True)
             next_post = time.monotonic() + args.add_every
-        for run in _finished_runs(db_url, boards, start, seen):
-            shown += 1
-            print(
-                f"{run['finished_at']:%H:%M:%S}  {run['board']:16} {run['finish_reason']:11} "
-                f"pages={run['pages']} requests={run['requests']} 304={run['not_modified']} "
-                f"items={run['items']} new={run['new']} errors={run['errors']}",
-                flush=True,
-            )
+        with connect(db_url) as conn:
+            for run in _finished_runs(conn, list(zones), start, seen):
+                shown += 1
+                print(
+                    f"{when(run['finished_at'], zones[run['board']], seconds=True)}  "
+                    f"{run['board']:16} {run['finish_reason']:11} "
+                    f"pages={run['pages']} requests={run['requests']} "
+                    f"304={run['not_modified']} items={run['items']} new={run['new']} "
+                    f"errors={run['errors']}",
+                    flush=True,
+                )
+            for push in queries.final_pushes_since(conn, start, pushed):
+                pushed.add(push["id"])
+                zone = zones.get(push["board"])
+                print(
+                    f"{when(push['updated_at'], zone, seconds=True) if zone else ''}  "
+                    f"push {push['status']:8} [{push['board']}] {push['title']} -> "
+                    f"{push['fcm_token'][:12]}…",
+                    flush=True,
+                )
         if args.crawls and shown >= args.crawls:
             return 0
         time.sleep(0.5)
     return 0
 
 
+def _check_broker(broker: str) -> None:
+    """Refuse to start a worker and beat against a broker that does not answer."""
+    from kombu import Connection
+    from kombu.exceptions import OperationalError
+
+    with Connection(broker, connect_timeout=5) as conn:
+        try:
+            conn.ensure_connection(max_retries=1, interval_start=0.2, timeout=10)
+        except OperationalError as e:
+            where = f"cannot reach the Celery broker at {redact(broker)}"
+            raise ProjectError(f"{where}: {redact(str(e))}") from None
+
+
+def _first_crawls(celery: list[str], env: dict[str, str], broker: str) -> None:
+    """Send crawl_sites once; a broker that cannot take it is the project's one-line error."""
+    where = f"cannot reach the Celery broker at {redact(broker)}"
+    try:
+        sent = subprocess.run(
+            [*celery, "call", "dispatch.crawl_sites"], env=env, timeout=60,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise ProjectError(f"{where}: no answer in 60 s") from None
+    if sent.returncode:
+        last = (sent.stderr.strip().splitlines() or ["?"])[-1]
+        raise ProjectError(f"{where}: {redact(last)}")
+
+
+def auto_title(n: int) -> str:
+    """Titles of the posts `up` adds: every other one has the demo subscriber's keyword."""
+    if n % 2:
+        return f"2026학년도 장학금 신청 안내 (개발 서버 공지 {n})"
+    return f"개발 서버 새 공지 {n}"
+
+
 def _finished_runs(
-    db_url: str, boards: list[str], since: float, seen: set[int]
+    conn: Any, boards: list[str], since: float, seen: set[int]
 ) -> list[dict[str, Any]]:
     fresh = []
-    with connect(db_url) as conn:
-        for board in boards:
-            for run in queries.last_runs(conn, board, 5):
-                if run["id"] in seen or run["finished_at"] is None:
-                    continue
-                if run["finished_at"].timestamp() >= since:
-                    seen.add(run["id"])
-                    fresh.append(run)
+    for board in boards:
+        for run in queries.last_runs(conn, board, 5):
+            if run["id"] in seen or run["finished_at"] is None:
+                continue
+            if run["finished_at"].timestamp() >= since:
+                seen.add(run["id"])
+                fresh.append(run)
     return sorted(fresh, key=lambda r: r["finished_at"])
+
+
+def _log_demo_board_to(path: Path) -> Path:
+    """The demo board's access log goes to its own file, not into the crawl table."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    demo_logger = logging.getLogger("noticecrawler.demo")
+    demo_logger.addHandler(handler)
+    demo_logger.setLevel(logging.INFO)
+    demo_logger.propagate = False
+    return path
+
+
+def _metrics(settings: Any, db_url: str) -> str:
+    """Serve the Prometheus metrics on NOTICECRAWLER_EXPORTER_PORT (when the port is free)."""
+    from noticecrawler import metrics
+
+    port = settings.getint("NOTICECRAWLER_EXPORTER_PORT")
+    try:
+        metrics.serve(db_url, "127.0.0.1", port)
+    except OSError as e:
+        return f"not served: port {port} ({e.strerror})"
+    return f"http://127.0.0.1:{port}/metrics"
 
 
 def _demo_server(settings: Any) -> tuple[Any, str]:
     """The demo board server on DEMO_BOARD_PORT, or the one already serving there."""
     from noticecrawler.demo.server import DemoServer
+    from noticecrawler.demo.state import state_file
 
     port = settings.getint("DEMO_BOARD_PORT")
     try:
-        server = DemoServer(port=port).start()
+        server = DemoServer(port=port, state_file=state_file(settings.get("NOTICECRAWLER_HOME")))
+        server.start()
     except OSError:
         url = settings.get("DEMO_BOARD_URL")
         print(f"port {port} is taken: using the demo board already serving at {url}")

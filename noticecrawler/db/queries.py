@@ -17,9 +17,10 @@ WITH incoming AS (
     SELECT * FROM unnest(
         %(board)s::text[], %(post_id)s::text[], %(title)s::text[], %(url)s::text[],
         %(author)s::text[], %(published_at)s::timestamptz[], %(published_source)s::text[],
-        %(category)s::text[], %(pinned)s::boolean[], %(attachments)s::jsonb[], %(body)s::text[]
+        %(category)s::text[], %(pinned)s::boolean[], %(attachments)s::jsonb[], %(body)s::text[],
+        %(raw_title)s::text[]
     ) AS t(board, post_id, title, url, author, published_at, published_source, category,
-           pinned, attachments, body)
+           pinned, attachments, body, raw_title)
 ),
 old AS (
     SELECT p.id, p.post_id, p.title, p.body,
@@ -44,6 +45,13 @@ queued AS (
 revised AS (
     INSERT INTO post_revisions (post_id, title, body)
     SELECT id, title, body FROM old WHERE changed
+),
+-- a new post whose title had control or bidi characters stripped keeps the raw one
+raw_kept AS (
+    INSERT INTO post_revisions (post_id, title, body)
+    SELECT n.id, i.raw_title, NULL
+    FROM inserted n JOIN incoming i ON i.post_id = n.post_id
+    WHERE i.raw_title IS NOT NULL
 ),
 touched AS (
     UPDATE posts p SET
@@ -87,6 +95,7 @@ def post_params(board: str, posts: Sequence[Mapping[str, Any]], announce: bool) 
         "pinned": [bool(p.get("pinned")) for p in posts],
         "attachments": [json.dumps(p.get("attachments") or []) for p in posts],
         "body": col("body"),
+        "raw_title": col("raw_title"),
         "announce": announce,
     }
 
@@ -278,3 +287,27 @@ def metrics_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     ).fetchone()
     return {"boards": [dict(r) for r in boards], "pushes": [dict(r) for r in pushes],
             "outbox": dict(outbox or {})}  # fmt: skip
+
+
+def forget_board(conn: psycopg.Connection[Any], board: str) -> None:
+    """Delete a board's posts (with their pushes and revisions) and runs: the demo's fresh start."""
+    conn.execute("DELETE FROM posts WHERE board = %s", (board,))
+    conn.execute("DELETE FROM crawl_runs WHERE board = %s", (board,))
+
+
+def final_pushes_since(
+    conn: psycopg.Connection[Any], since: float, seen: set[int]
+) -> list[dict[str, Any]]:
+    """Notification rows that reached a final status after ``since`` (Unix time), not in
+    ``seen``, oldest first, with their post's board and title and the device's token."""
+    rows = conn.execute(
+        """
+        SELECT n.id, n.status, n.updated_at, p.board, p.title, d.fcm_token
+        FROM notifications n JOIN posts p ON p.id = n.post_id JOIN devices d ON d.id = n.device_id
+        WHERE n.status IN ('sent', 'failed', 'unregistered', 'invalid')
+          AND n.updated_at >= to_timestamp(%s)
+        ORDER BY n.updated_at, n.id
+        """,
+        (since,),
+    ).fetchall()
+    return [dict(r) for r in rows if r["id"] not in seen]

@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -35,9 +36,15 @@ class DemoServer:
     before :meth:`start` too.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, clock: Clock = seoul_now) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Clock = seoul_now,
+        state_file: Path | None = None,
+    ) -> None:
         self.host, self.port = host, port
-        self.store = BoardStore(clock)
+        self.store = BoardStore(clock, state_file)
         self.log = RequestLog()
         self._stopping = threading.Event()
         self.routes = Routes(self.store, self.log, self._stopping)
@@ -139,9 +146,9 @@ class DemoServer:
         self.log.clear()
 
 
-def run_forever(host: str = "127.0.0.1", port: int = 8765) -> None:
+def run_forever(host: str = "127.0.0.1", port: int = 8765, state_file: Path | None = None) -> None:
     """Serve the demo boards in the foreground until interrupted (Ctrl-C)."""
-    server = DemoServer(host, port).start()
+    server = DemoServer(host, port, state_file=state_file).start()
     thread = server._thread
     try:
         while thread is not None and thread.is_alive():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
 
 from noticecrawler.demo.content import PINNED_IDS, SEOUL, DemoPost, generated_title, make_seed
@@ -45,18 +48,42 @@ class Board:
     def pinned(self) -> list[DemoPost]:
         return sorted((post for post in self.posts.values() if post.pinned), key=lambda p: p.no)
 
-    def next_no(self, pinned: bool) -> int:
+    def next_no(self, pinned: bool, floor: int = 0) -> int:
+        """The number of the next post: above every post of its kind, and above ``floor`` (the
+        highest number this board ever gave out, remembered across restarts)."""
         numbers = [post.no for post in self.posts.values() if post.pinned == pinned]
-        return max(numbers, default=PINNED_IDS[0] - 1 if pinned else 0) + 1
+        return max(*numbers, floor, PINNED_IDS[0] - 1 if pinned else 0) + 1
 
 
 class BoardStore:
-    """Boards by name, created on first use; every method takes the lock."""
+    """Boards by name, created on first use; every method takes the lock.
 
-    def __init__(self, clock: Clock = seoul_now) -> None:
+    With a ``state_file``, the highest post number each board gave out is kept there, so a
+    restarted server never numbers an added post like one added before (a crawler that stored
+    that number would take the new post for an edit of the old one)."""
+
+    def __init__(self, clock: Clock = seoul_now, state_file: Path | None = None) -> None:
         self.clock = clock
+        self.state_file = state_file
         self._lock = threading.Lock()
         self._boards: dict[str, Board] = {}
+        self._high: dict[str, int] = self._load_high()
+
+    def _load_high(self) -> dict[str, int]:
+        if self.state_file is None or not self.state_file.exists():
+            return {}
+        try:
+            return {str(k): int(v) for k, v in json.loads(self.state_file.read_text()).items()}
+        except (ValueError, AttributeError):
+            return {}
+
+    def _save_high(self) -> None:
+        if self.state_file is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._high, sort_keys=True))
+        os.replace(tmp, self.state_file)
 
     def _board(self, name: str) -> Board:
         board = self._boards.get(name)
@@ -94,7 +121,10 @@ class BoardStore:
         with self._lock:
             board = self._board(name)
             now = self.clock().astimezone(SEOUL).replace(microsecond=0)
-            no = board.next_no(pinned)
+            key = f"{name}:pinned" if pinned else name
+            no = board.next_no(pinned, self._high.get(key, 0))
+            self._high[key] = no
+            self._save_high()
             if title is None:
                 rng = random.Random(f"noticecrawler-demo:{name}:added:{board.added}")
                 title = generated_title(rng, now.year)
@@ -171,3 +201,8 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def state_file(home: str | Path) -> Path:
+    """Where a demo server started by a command keeps its post numbers (NOTICECRAWLER_HOME)."""
+    return Path(home) / "demo-boards.json"

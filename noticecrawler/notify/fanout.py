@@ -30,13 +30,15 @@ from psycopg import pq
 
 from noticecrawler.notify import store
 from noticecrawler.notify.config import retry_delay
-from noticecrawler.notify.fcm import build_message
-from noticecrawler.notify.fcm_errors import Outcome, Sender, SendResult
+from noticecrawler.notify.fcm_errors import Outcome, SendResult
 from noticecrawler.notify.matching import Matcher, MatcherCache, Subscription
+from noticecrawler.notify.senders import Push, Sender
 
 
 @dataclass(frozen=True)
 class FanoutOptions:
+    # unused here since pushes are neutral (senders.Push): the sender's own configuration
+    # (senders.SenderConfig) holds the channel, sound and topic
     android_channel: str = "notices"
     apns_sound: str = "default"
     apns_topic: str = ""
@@ -216,25 +218,14 @@ def send_batch(
     if not rows:
         return summary
 
-    messages: dict[str, dict[str, Any]] = {}
-    items = []
-    for row in rows:
-        platform = row["platform"]
-        if platform not in messages:
-            title = options.board_titles.get(post["board"])
-            messages[platform] = build_message(
-                post,
-                platform,
-                options.android_channel,
-                board_title=title,
-                apns_sound=options.apns_sound,
-                apns_topic=options.apns_topic,
-            )
-        items.append((row["id"], row["fcm_token"], messages[platform]))
+    title = options.board_titles.get(post["board"]) or ""
+    pushes = [
+        (row["id"], Push.of_post(post, row["platform"], row["fcm_token"], title)) for row in rows
+    ]
     # recorded chunk by chunk while the next pushes go out; at most `record_every` pushes are
     # ever sent and not yet recorded: what a worker killed mid-batch may push again
     by_id = {row["id"]: row for row in rows}
-    stream = sender.send_stream(items, options.concurrency, max(1, options.record_every))
+    stream = sender.send(pushes, options.concurrency, max(1, options.record_every))
     keeper = (
         _LeaseKeeper(renew, claim_id, options.lease_seconds)
         if renew is not None

@@ -29,10 +29,10 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 
@@ -63,25 +63,9 @@ class SendResult:
         return self.outcome in (Outcome.UNREGISTERED, Outcome.SENDER_MISMATCH)
 
 
-#: (key, token, notify kwargs) → (key, result)
+#: (key, token, notify kwargs) → (key, result): FcmSender's pyfcm-shaped input; the neutral
+#: interface every backend has (Push, Sender) is in noticecrawler.notify.senders
 BatchItem = tuple[Any, str, Mapping[str, Any]]
-
-
-class Sender(Protocol):
-    def send_one(self, token: str, message_kwargs: Mapping[str, Any]) -> SendResult: ...
-
-    def send_batch(
-        self, items: Sequence[BatchItem], concurrency: int | None = None
-    ) -> list[tuple[Any, SendResult]]: ...
-
-    def send_stream(
-        self, items: Sequence[BatchItem], concurrency: int | None = None, window: int = 256
-    ) -> Generator[list[tuple[Any, SendResult]], None, None]:
-        """Results in chunks of ``window // 2`` as they come; at most ``window`` pushes sent
-        and not yet handed back, so the caller stores a chunk while the next ones go out."""
-        ...
-
-    def close(self) -> None: ...
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -21,6 +21,8 @@ docs/notifications.md, "Failure behaviour").
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import threading
 import time
@@ -32,9 +34,9 @@ from psycopg import pq
 
 from noticecrawler.notify import fanout, store
 from noticecrawler.notify.config import NotifyConfig
-from noticecrawler.notify.fcm import build_message, make_sender
-from noticecrawler.notify.fcm_errors import Sender, SendResult
+from noticecrawler.notify.fcm_errors import SendResult
 from noticecrawler.notify.matching import Matcher, MatcherCache
+from noticecrawler.notify.senders import Push, Sender, make_sender
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +48,29 @@ def _outside_transaction(conn: Conn, what: str) -> None:
         raise RuntimeError(f"{what}: the connection is inside a transaction")
 
 
+def board_titles() -> dict[str, str]:
+    """Board name → the catalog's ``title_text`` (the notification's title), for the boards
+    that have one; a catalog that does not load leaves the names as titles."""
+    from noticecrawler import settings
+
+    return dict(_board_titles(settings.NOTICECRAWLER_CATALOG, settings.DEMO_BOARD_URL))
+
+
+@functools.lru_cache(maxsize=4)
+def _board_titles(path: str, demo_url: str) -> tuple[tuple[str, str], ...]:
+    # imported by name: the catalog pulls in the spiders, which mypy does not cover yet
+    catalog = importlib.import_module("noticecrawler.catalog")
+    try:
+        boards = catalog.load_catalog(path, {"demo": demo_url})
+    except (OSError, ValueError) as exc:  # CatalogError is a ValueError
+        logger.warning("board titles: catalog not loaded (%s); board names used instead", exc)
+        return ()
+    return tuple((board.name, board.title_text) for board in boards if board.title_text)
+
+
 def fanout_options(config: NotifyConfig) -> fanout.FanoutOptions:
     return fanout.FanoutOptions(
+        board_titles=board_titles(),
         android_channel=config.android_channel,
         apns_sound=config.apns_sound,
         apns_topic=config.apns_topic,
@@ -161,14 +184,7 @@ def drain_outbox(
 def push_test(device: dict[str, Any], sender: Sender, config: NotifyConfig) -> SendResult:
     """One test push to a device (``devices`` row); nothing is recorded."""
     post = {"id": "push-test", "board": "noticecrawler", "title": "push test", "url": ""}
-    message = build_message(
-        post,
-        device["platform"],
-        config.android_channel,
-        apns_sound=config.apns_sound,
-        apns_topic=config.apns_topic,
-    )
-    return sender.send_one(device["fcm_token"], message)
+    return sender.send_push(Push.of_post(post, device["platform"], device["fcm_token"]))
 
 
 T = TypeVar("T")
@@ -194,6 +210,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._lease_lock = threading.Lock()
         self._lease_conn: Conn | None = None
+        self._opened: list[Conn] = []
         self._sender: Sender | None = None
         self._cache = MatcherCache(loader=self._load, version=self._version)
 
@@ -219,6 +236,8 @@ class Runtime:
                 conn.close()
             conn = self._connect()
             self._local.conn = conn
+            with self._lock:
+                self._opened = [c for c in self._opened if not c.closed] + [conn]
         return conn
 
     def call(self, fn: Callable[[Conn], T]) -> T:
@@ -248,6 +267,17 @@ class Runtime:
                 # one try: a keeper must not hang its batch while the server is away
                 conn = self._lease_conn = connect(self.database_url, autocommit=True)
             return store.renew_lease(conn, claim_id, seconds)
+
+    def close(self) -> None:
+        """Close every connection this runtime opened (the sender is the caller's)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        with self._lease_lock:
+            if self._lease_conn is not None:
+                opened.append(self._lease_conn)
+            self._lease_conn = None
+        for conn in opened:
+            conn.close()
 
     def _version(self) -> int:
         return store.subscriptions_version(self.connection())

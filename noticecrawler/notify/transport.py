@@ -1,18 +1,18 @@
-"""The push transport: keep-alive HTTP/1.1 connections on an event loop of its own thread.
+"""The push transport: connections to FCM on an event loop of its own thread.
 
-Every push of a process goes through it, whichever thread asks: connections (TLS for https)
-are kept alive and shared by all batches, at most ``limit`` per origin are open, and connect
-and answer waits are bounded. A push is one ``write`` of a prebuilt request and one parse of
-the answer by httptools (llhttp, the parser of Node.js and uvicorn: chunked bodies, keep-alive
-rules). Measured with the fake FCM in another process on the
-same 2 CPUs (bench/bench_fanout.py --client): ~45 µs of CPU per push, against ~140 µs through
-an aiohttp session and ~1 ms through pyfcm's ``requests`` session; pyfcm's own async helper
-opens a new session — a new connection, against the real FCM a TLS handshake — per message.
+Every push of a process goes through it, whichever thread asks. Per origin a pool keeps the
+connections: HTTP/2 ones (senders/http2.py; chosen by ALPN, or prior knowledge with ``h2c``)
+carry many pushes at once as streams, HTTP/1.1 ones (senders/http1.py) one at a time, kept
+alive and reused. At most ``limit`` connections per origin, opened a few at a time
+(``CONNECT_RAMP``), and only one at a time while the first connection to an origin that may
+speak HTTP/2 is opening. TLS is always verified; HTTPS_PROXY is a CONNECT tunnel
+(senders/proxy.py). Answers are capped and strictly framed (senders/wire.py).
 
 What can go wrong before an HTTP answer raises one of ``NETWORK_ERRORS`` (the caller retries
 later): refused or timed-out connects, TLS failures, a connection lost mid-answer, an answer
-that is not HTTP, no answer within the read timeout. A request that meets a kept-alive
-connection the server had just closed (nothing came back) is sent once more on a new one.
+that is not HTTP or is too big, no answer within the read timeout. A push the server surely
+did not process (a GOAWAY naming an earlier stream, REFUSED_STREAM, a kept-alive HTTP/1.1
+connection closed as the request went out) is sent again on another connection.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import Coroutine, Mapping
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-import httptools
-
+from noticecrawler.notify.senders.http1 import H1Connection
 from noticecrawler.notify.senders.http2 import H2Connection
 from noticecrawler.notify.senders.proxy import Proxy
 from noticecrawler.notify.senders.wire import (
@@ -38,7 +37,6 @@ from noticecrawler.notify.senders.wire import (
     NETWORK_ERRORS,
     USER_AGENT,
     HeaderError,
-    Headers,
     Origin,
     Reply,
     TransportError,
@@ -91,150 +89,6 @@ def _head(target: _Target, headers: Mapping[str, str], length: int) -> bytes:
     return "".join(lines).encode("latin-1")
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection: one request at a time, its answer parsed as it arrives."""
-
-    def __init__(self, pool: _Pool) -> None:
-        self.pool = pool
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.closed = False
-        self.reused = False  # it has answered a request before
-        self.waiter: asyncio.Future[Reply] | None = None
-        self.h2: H2Connection | None = None  # set when the connection turned out HTTP/2
-        self._begin()
-
-    def _begin(self) -> None:
-        self.headers = Headers()
-        self.body: list[bytes] = []
-        self.body_size = 0
-        self.head_size = 0
-        self.answered = False  # bytes of the current answer arrived
-        self.headers_done = False
-        self.complete = False  # the current answer has ended
-
-    # --- asyncio.Protocol -----------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.transport is not None or self.h2 is not None:
-            return
-        tls = transport.get_extra_info("ssl_object")
-        chosen = tls.selected_alpn_protocol() if tls is not None else None
-        if chosen == "h2" or (tls is None and self.pool.h2c):
-            # HTTP/2 (chosen by ALPN, or prior knowledge): the connection is an H2Connection's
-            self.h2 = H2Connection(self.pool.h2_changed)
-            transport.set_protocol(self.h2)
-            self.h2.connection_made(transport)
-            return
-        self.transport = cast(asyncio.Transport, transport)
-        self.pool.live.add(self)
-
-    def data_received(self, data: bytes) -> None:
-        if self.waiter is None or self.complete or self.closed:
-            self.close()  # bytes nobody asked for: the connection's framing is not to be trusted
-            return
-        self.answered = True
-        if not self.headers_done:
-            self.head_size += len(data)
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            cause = exc.__cause__ or exc.__context__
-            why = cause if isinstance(cause, TransportError) else exc
-            self._fail(TransportError(f"not an HTTP answer: {why}", answered=True))
-            self.close()
-            return
-        if not self.headers_done and self.head_size > MAX_HEAD:
-            self._fail(TransportError(f"answer head over {MAX_HEAD} bytes", answered=True))
-            self.close()
-
-    def eof_received(self) -> bool:
-        return False  # close our side too
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.transport = None
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            if self.headers_done and not self._delimited():
-                waiter.set_result(self._reply())  # an answer ended by closing (HTTP/1.0 style)
-            else:
-                why = f": {exc}" if exc else ""
-                where = "in the middle of the answer" if self.answered else "before any answer"
-                error = TransportError(f"connection closed {where}{why}", answered=self.answered)
-                self._fail(error)
-        self.pool.gone(self)
-
-    # --- httptools callbacks (an exception stops the parse: data_received fails the request)
-    def on_message_begin(self) -> None:
-        if self.complete:
-            raise TransportError("a second answer to one request")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self.headers) >= MAX_HEADERS:
-            raise TransportError(f"answer with over {MAX_HEADERS} headers")
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
-
-    def on_headers_complete(self) -> None:
-        self.headers_done = True
-        length = self.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY:
-            raise TransportError(f"answer announcing a body of {length[:20]} bytes")
-
-    def on_body(self, body: bytes) -> None:
-        self.body_size += len(body)
-        if self.body_size > MAX_BODY:
-            raise TransportError(f"answer body over {MAX_BODY} bytes")
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(self._reply())
-        if not self.parser.should_keep_alive():
-            self.close()
-
-    # --- used by the pool -----------------------------------------------------------------
-    def _delimited(self) -> bool:
-        return "content-length" in self.headers or "transfer-encoding" in self.headers
-
-    def _reply(self) -> Reply:
-        return Reply(self.parser.get_status_code(), self.headers, b"".join(self.body))
-
-    def _fail(self, error: Exception) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(error)
-
-    def _timed_out(self, seconds: float) -> None:
-        self._fail(TimeoutError(f"no answer within {seconds:g} s"))
-        self.close()  # whatever comes later belongs to no request
-
-    async def request(self, data: bytes, read_timeout: float) -> Reply:
-        assert self.waiter is None, "one request at a time"
-        if self.transport is None or self.closed:  # the server hung up as it accepted
-            raise TransportError("connection closed before the request was sent")
-        loop = asyncio.get_running_loop()
-        self._begin()
-        self.waiter = waiter = loop.create_future()
-        timer = loop.call_later(read_timeout, self._timed_out, read_timeout)
-        self.transport.write(data)
-        try:
-            return await waiter
-        finally:
-            timer.cancel()
-            self.waiter = None
-            self.reused = True
-            if not waiter.done() or waiter.cancelled():
-                self.close()  # cancelled mid-request: the connection's state is unknown
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-
 class _Pool:
     """The keep-alive connections to one origin: at most ``limit`` open (at most
     ``CONNECT_RAMP`` of them being opened), idle ones reused."""
@@ -259,13 +113,13 @@ class _Pool:
         self.limit = limit
         self.connect_timeout = connect_timeout
         self.tls = tls
-        self.idle: list[_Connection] = []
-        self.live: set[_Connection] = set()  # connected and not yet lost
+        self.idle: list[H1Connection] = []
+        self.live: set[H1Connection] = set()  # connected and not yet lost
         self.connecting = 0
         self.peak_connecting = 0  # the most connects in progress at once (tests read it)
         self.waiters: deque[asyncio.Future[None]] = deque()
 
-    async def acquire(self) -> _Connection | H2Connection:
+    async def acquire(self) -> H1Connection | H2Connection:
         while True:
             best = max(self.h2, key=lambda c: c.capacity, default=None)
             if best is not None and best.capacity > 0:
@@ -304,22 +158,22 @@ class _Pool:
             if not self._wake():
                 break
 
-    async def _connect(self) -> _Connection | H2Connection:
+    async def _connect(self) -> H1Connection | H2Connection:
         loop = asyncio.get_running_loop()
         self.connecting += 1
         self.peak_connecting = max(self.peak_connecting, self.connecting)
         host, port = self.origin.host, self.origin.port
 
-        async def connect() -> tuple[asyncio.BaseTransport, _Connection]:
+        async def connect() -> tuple[asyncio.BaseTransport, H1Connection]:
             tls_host = host if self.tls else None
             if self.proxy is None:
                 return await loop.create_connection(
-                    lambda: _Connection(self), host, port, ssl=self.tls, server_hostname=tls_host
+                    lambda: H1Connection(self), host, port, ssl=self.tls, server_hostname=tls_host
                 )
             sock = await self.proxy.tunnel(host, port)
             try:
                 return await loop.create_connection(
-                    lambda: _Connection(self), sock=sock, ssl=self.tls, server_hostname=tls_host
+                    lambda: H1Connection(self), sock=sock, ssl=self.tls, server_hostname=tls_host
                 )
             except BaseException:
                 sock.close()
@@ -347,14 +201,14 @@ class _Pool:
             return connection.h2
         return connection
 
-    def release(self, connection: _Connection | H2Connection) -> None:
+    def release(self, connection: H1Connection | H2Connection) -> None:
         if isinstance(connection, H2Connection):
             return  # its streams are counted by the connection itself (h2_changed)
         if not connection.closed:
             self.idle.append(connection)
         self._wake()
 
-    def gone(self, connection: _Connection) -> None:
+    def gone(self, connection: H1Connection) -> None:
         """A connection closed (whoever closed it)."""
         if connection in self.idle:
             self.idle.remove(connection)

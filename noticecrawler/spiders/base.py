@@ -2,7 +2,9 @@
 
 A board is a :class:`~noticecrawler.catalog.BoardDef` (one catalog entry). The spider reads the
 board's list pages newest first, turns each row into a :class:`~noticecrawler.items.Post`
-(``rows.py``: the row hooks and the defaults that hold on real boards), and pages on only while
+(``rows.py``: the row hooks and the defaults that hold on real boards; ``rowdates.py``: their
+dates; ``marks.py``: pinned marks and title noise; ``guess.py``: the generic structure guess),
+and pages on only while
 a page still holds posts the database has not seen (at most ``first_crawl_max_pages`` on a
 board's first crawl, ``max_pages`` after). With ``follow_details`` each NEW post's detail page is
 read too (``details.py``).

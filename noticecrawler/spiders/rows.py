@@ -22,28 +22,25 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import replace
-from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
-import scrapy
 from parsel import Selector, SelectorList
 from scrapy.http import TextResponse
 
 from noticecrawler.catalog import BoardDef
-from noticecrawler.dates import find_board_date, parse_board_date
 from noticecrawler.encoding import fix_encoding
 from noticecrawler.extract import (
     canonical_url,
     clean_text,
     derive_id,
     first_text,
+    query_pieces,
     select,
     select_first,
 )
 from noticecrawler.items import Attachment, Post
 from noticecrawler.spiders.guess import (
-    DATE_LIKE,
-    date_column,
     distinct_param,
     is_ad,
     list_rows,
@@ -51,36 +48,19 @@ from noticecrawler.spiders.guess import (
     table_rows,
 )
 from noticecrawler.spiders.ids import auto_id, keep_only, slug_id
-
-#: row classes that mark a pinned ("공지") row
-_PINNED_CLASS = re.compile(
-    r"^(?:is[-_]?|bo_|row[-_]|list[-_])?(?:notice|noti|pinned|pin|fixed|sticky|top|important)"
-    r"(?:[-_]?(?:row|item|tr|li|list|article))?$",
-    re.IGNORECASE,
+from noticecrawler.spiders.marks import (
+    BADGE,
+    HEADING,
+    LINK,
+    META_NOISE,
+    marked_pinned,
+    own_text,
+    page_year,
 )
-#: the whole text (or alt) of a badge or icon that marks a pinned row
-_BADGE = re.compile(r"^[\[(]?\s*(?:공지(?:사항)?|필독|중요|notice|pinned|sticky)\s*[\])]?$", re.I)
-_ICON_SRC = re.compile(
-    r"(?:^|[/_-])(?:notice|icon_notice|ico_notice|noti)[\w-]*\.(?:gif|png|svg)", re.I
-)
-_LINK = re.compile(r"<a\s[^>]*href\s*=\s*[\"']?(?!\s*(?:javascript|#))", re.IGNORECASE)
-_SEPARATOR = re.compile(r"\s+[–—-]+\s+|\s*[|·]\s*|:\s+")
-_YEAR = re.compile(r"\b((?:19|20)\d{2})\b")
-#: inside a title element: what is not title (counts, dates, authors, badges, icons)
-_META_NOISE = (
-    "contains(@class, 'count') or contains(@class, 'cnt') or contains(@class, 'hit')"
-    " or contains(@class, 'view') or contains(@class, 'comment') or contains(@class, 'reply')"
-    " or contains(@class, 'date') or contains(@class, 'time') or contains(@class, 'author')"
-    " or contains(@class, 'writer') or contains(@class, 'meta') or contains(@class, 'info')"
-    " or contains(@class, 'badge') or contains(@class, 'label') or contains(@class, 'sound_only')"
-    " or contains(@class, 'blind') or contains(@class, 'cate') or self::time or self::img"
-)
-_HEADING = "h1, h2, h3, h4, h5, h6, [class*=tit], [class*=subject], [class*=headline]"
+from noticecrawler.spiders.rowdates import DateReader
 
 
-class RowReader(scrapy.Spider):
-    board: BoardDef  # set on each board's spider class (spiders/loader.py)
-    defaults: ClassVar[dict[str, Any]] = {}
+class RowReader(DateReader):
     required: ClassVar[tuple[str, ...]] = ("row", "title", "link", "id")
     url_params: ClassVar[tuple[str, ...]] = ()
     #: XPath predicate of elements inside a title link that are not title (comment counts,
@@ -89,7 +69,6 @@ class RowReader(scrapy.Spider):
     #: whether the generic guess may stand in when the engine's own rows find no posts
     falls_back: ClassVar[bool] = True
 
-    clock: Any
     #: whether the rows are the generic guess's (the engine's own found too few)
     row_guessed = False
     #: the query parameter that carries the id on this page when no rule says (prepare_rows)
@@ -118,9 +97,6 @@ class RowReader(scrapy.Spider):
                 self.board, self.row_guessed = mine, False
         return rows, posts
 
-    def uses_default(self, key: str) -> bool:
-        return getattr(self.board, key) == type(self).defaults.get(key, getattr(self.board, key))
-
     def generic_board(self, response: TextResponse) -> BoardDef | None:
         """The board with the rows, title, date and id the generic guess finds on the page."""
         sel = Selector(text=response.text)
@@ -133,7 +109,7 @@ class RowReader(scrapy.Spider):
             return replace(
                 self.board,
                 row=items,
-                title=_HEADING + ", strong, a",
+                title=HEADING + ", strong, a",
                 link="a[href]",
                 id="",
             )
@@ -186,7 +162,7 @@ class RowReader(scrapy.Spider):
     def post_from_row(self, row: Selector, response: TextResponse) -> Post | None:
         board = self.board
         link = self.row_link(row)
-        if link is None and _LINK.search(row.get()):
+        if link is None and LINK.search(row.get()):
             self.count("rows/skipped")  # a link the selectors miss: not a linkless row
             return None
         if link is None:
@@ -255,16 +231,6 @@ class RowReader(scrapy.Spider):
             return False
         return any(link.root is node for node in found[0].root.iterdescendants())
 
-    def split_dated(self, text: str, year: int | None) -> tuple[str, str, datetime] | None:
-        """``(date text, the rest, the date)`` of a line that is a date and a title joined by
-        a dash, a bar or a colon, either way round."""
-        for sep in _SEPARATOR.finditer(text):
-            left, right = text[: sep.start()].strip(), text[sep.end() :].strip()
-            for when, rest in ((left, right), (right, left)):
-                if rest and (found := self.quiet_date(when, year)) is not None:
-                    return when, rest, found
-        return None
-
     def loose_title(self, row: Selector) -> str:
         """The longest text of a linkless row that is not its date."""
         when = self.date_text(row)
@@ -304,7 +270,10 @@ class RowReader(scrapy.Spider):
         if not href or href.lower().startswith("javascript") or href.startswith("#"):
             return canonical_url(response.url, "")
         url = canonical_url(response.url, href, self.board.keep_params)
-        return keep_only(url, self.url_params) if self.url_params else url
+        # the engine's own URL scheme keeps only its identity parameters; another scheme (a
+        # page the generic guess reads for it) keeps what it has
+        names = {name for name, _ in query_pieces(urlsplit(url).query)}
+        return keep_only(url, self.url_params) if names & set(self.url_params) else url
 
     def lists_dates(self) -> bool:
         """Whether the list shows dates (else posts take the first-seen time, marked so)."""
@@ -330,11 +299,11 @@ class RowReader(scrapy.Spider):
         """The title text of a title element, without counts, dates, badges and labels."""
         # a link wrapping a whole card: its heading is the title, else its first line of text
         # that is not a date, a number or a label
-        if node.root.tag == "a" and (heading := node.css(_HEADING)):
+        if node.root.tag == "a" and (heading := node.css(HEADING)):
             node = heading[0]
         elif node.root.tag == "a" and (line := self.card_line(node)):
             return line
-        noise = " or ".join(f"({p})" for p in (self.title_noise, _META_NOISE) if p)
+        noise = " or ".join(f"({p})" for p in (self.title_noise, META_NOISE) if p)
         # a count after a screen-reader label: <span class="sound_only">댓글</span>12
         counted = "preceding-sibling::*[1][contains(@class, 'sound_only') or @class='blind']"
         texts = node.xpath(f".//text()[not(ancestor::*[{noise}]) and not({counted})]").getall()
@@ -348,7 +317,7 @@ class RowReader(scrapy.Spider):
         if len(texts) < 3:
             return ""
         for text in texts:
-            wordy = len(text) >= 2 and re.search(r"[^\W\d_]", text) and not _BADGE.match(text)
+            wordy = len(text) >= 2 and re.search(r"[^\W\d_]", text) and not BADGE.match(text)
             if wordy and self.quiet_date(text) is None:
                 return text
         return ""
@@ -357,76 +326,6 @@ class RowReader(scrapy.Spider):
         if self.board.pinned:
             return bool(select(row, self.board.pinned))
         return marked_pinned(row)
-
-    # --- dates -------------------------------------------------------------------------------
-    def date_text(self, row: Selector) -> str:
-        """The row's date as written: the date element's text, or its ``title``/``datetime``
-        attribute when that holds the fuller form."""
-        if not self.board.date:
-            return ""
-        found = select_first(row, self.board.date)
-        if not found:
-            return ""
-        if not hasattr(found[0].root, "tag"):  # ::attr() / ::text
-            return clean_text(found[:1].getall())
-        return self.fullest_date(found[0])
-
-    def fullest_date(self, node: Selector) -> str:
-        """The date text of ``node``, or its ``title``/``datetime`` attribute (or a child's)
-        when that writes the same moment more fully: ``<td title="26.07.28 22:18:06">22:18:06``,
-        ``<span title="2025년 03월 02일 10시 04분 51초">2025/03/02``."""
-        text = clean_text(node.xpath(".//text()").getall())
-        shown = self.quiet_date(text) if text else None
-        for attr in node.xpath("./@title | ./@datetime | .//*/@title | .//*/@datetime").getall():
-            full = clean_text([attr])
-            if len(full) <= len(text) or (when := self.quiet_date(full)) is None:
-                continue
-            if shown is None or when.date() == shown.date() or when.time() == shown.time():
-                return full
-        return text
-
-    def row_date(self, row: Selector, response: TextResponse) -> datetime | None:
-        text = self.date_text(row)
-        guessing = bool(self.board.date) and self.uses_default("date")
-        if text and not guessing:
-            return self.parse_date(text, response)
-        if text and (found := self.quiet_date(text)) is not None:
-            return found
-        if guessing:
-            # no date element (or one the defaults took by mistake, <i class="date">17 Nov):
-            # a short element that reads as a date, else a full date in the row's loose text
-            column = date_column(row) if getattr(row.root, "tag", None) == "tr" else 0
-            cell = row.xpath(f"./td[{column}]") if column else None
-            if cell and (found := self.quiet_date(self.fullest_date(cell[0]))) is not None:
-                return found
-            for attr in row.xpath(".//@datetime | .//@content").getall():
-                if DATE_LIKE.search(attr) and (found := self.quiet_date(attr)) is not None:
-                    return found
-            title = self.row_title(row)
-            leaves = [clean_text([t]) for t in row.xpath(".//text()").getall()]
-            for leaf in (t for t in leaves if t != title and len(t) <= 30 and DATE_LIKE.search(t)):
-                found = self.quiet_date(leaf)
-                if found is not None:
-                    return found
-            loose = clean_text(row.xpath(".//text()").getall()).replace(title, " ")
-            return find_board_date(loose, self.board.zone, now=self.clock())
-        return None
-
-    def quiet_date(self, text: str, year: int | None = None) -> datetime | None:
-        try:
-            return parse_board_date(text, self.board.zone, now=self.clock(), year=year)
-        except ValueError:
-            return None
-
-    def parse_date(self, text: str, response: TextResponse) -> datetime | None:
-        if not text:
-            return None
-        try:
-            return parse_board_date(text, self.board.zone, now=self.clock())
-        except ValueError as e:
-            self.count("rows/bad_date")
-            self.logger.warning("board `%s`: %s on %s", self.board.name, e, response.url)
-            return None
 
     # --- attachments -------------------------------------------------------------------------
     def row_attachments(self, row: Selector, response: TextResponse) -> list[Attachment]:
@@ -445,45 +344,3 @@ class RowReader(scrapy.Spider):
             if href and name:
                 found.append(Attachment(name=name, url=response.urljoin(href)))
         return found
-
-    def count(self, key: str) -> None:
-        stats = getattr(getattr(self, "crawler", None), "stats", None)
-        if stats is not None:
-            stats.inc_value(f"noticecrawler/{key}")
-
-
-def own_text(row: Selector) -> str:
-    """The row's own text, without lists or blocks nested in it (``<li>…<ul><li>Cancelled``)."""
-    nested = "self::ul or self::ol or self::table or self::div"
-    return clean_text(row.xpath(f"./text() | ./*[not({nested})]//text()").getall())
-
-
-def page_year(row: Selector) -> int | None:
-    """The one year the heading just before the row's list names ("2026 Meeting Dates"): the
-    year of the list's dates that leave it out."""
-    heading = row.xpath(
-        "../preceding-sibling::*[self::h1 or self::h2 or self::h3 or self::h4 or self::h5"
-        " or self::h6][1]//text()"
-    ).getall()
-    years = set(_YEAR.findall(" ".join(heading)))
-    return int(years.pop()) if len(years) == 1 else None
-
-
-def marked_pinned(row: Selector) -> bool:
-    """Whether the row carries a pinned mark: a row class, a "공지"/notice badge or icon."""
-    # the row's class, or its one wrapping child's (<div class="views-row"><article class=sticky>)
-    wrappers = [row, *row.xpath("./*")[:1]] if len(row.xpath("./*")) == 1 else [row]
-    for node in wrappers:
-        if any(_PINNED_CLASS.match(c) for c in (node.attrib.get("class") or "").split()):
-            return True
-    leaves = ".//*[not(self::a) and not(*) and not(ancestor-or-self::*[contains(@class, 'cate')])]"
-    for node in row.xpath(f"{leaves} | .//img | .//i"):
-        if node.root.tag in ("img", "i"):
-            alt = clean_text([node.attrib.get("alt", ""), node.attrib.get("title", "")])
-            if (alt and _BADGE.match(alt)) or _ICON_SRC.search(node.attrib.get("src", "")):
-                return True
-            continue
-        text = clean_text(node.xpath(".//text()").getall())
-        if text and len(text) <= 8 and _BADGE.match(text):
-            return True
-    return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -209,25 +210,43 @@ def test_notifications_piped_into_head_ends_without_a_traceback(
 
 
 @pytest.mark.slow
-def test_broker_down_20s_while_a_retry_is_pending(stack: Stack, db: Conn) -> None:
+def test_broker_down_20s_while_a_retry_is_pending_and_a_batch_is_running(
+    stack: Stack, db: Conn
+) -> None:
+    """Both nodes survive a 20 s broker outage that starts while the notifier holds a retry
+    (a countdown task, before) and runs a batch (an unacknowledged acks_late message), and every
+    push is delivered once the broker is back (restarted empty: what it queued is gone)."""
     stack.broker.start()
     add_users(db, ["ok", "busy"], ["공지"])
+    slow = [f"slow-{i}" for i in range(10)]
+    add_users(db, slow, ["휴강"])
     stack.fake.set_token_behaviour("busy", ("429", 8))
-    post = add_post(db)
-    dispatch = stack.dispatch(NOTIFY_RETRY_BASE_DELAY=1, NOTIFY_SWEEP_INTERVAL=1)
+    dispatch = stack.dispatch(
+        NOTIFY_RETRY_BASE_DELAY=1, NOTIFY_SWEEP_INTERVAL=1, NOTIFY_LEASE_SECONDS=5
+    )
     crawler = dispatch.worker("crawler", "crawl_tasks", 1)
     notifier = notify_worker(dispatch)
     dispatch.beat()
-    send_notify_task(post, {"CELERY_BROKER_URL": stack.broker.url})
+    env = {"CELERY_BROKER_URL": stack.broker.url}
+    notice = add_post(db, "학사 공지")
+    send_notify_task(notice, env)
     wait_for(lambda: stack.fake.requests_for("busy"), 30, "the first try of busy")
     stack.fake.set_token_behaviour("busy", None)
-    assert store.status_counts(db, post).get("retry") == 1
+    wait_for(lambda: store.status_counts(db, notice).get("retry") == 1, 30, "busy to retry")
 
-    stack.broker.stop()  # the retry is pending (due in 8 s); the broker is away for 20 s
+    stack.fake.delay = 6.0  # the next batch is still pushing when the broker goes
+    cancelled = add_post(db, "자료구조 휴강")
+    send_notify_task(cancelled, env)
+    wait_for(lambda: store.status_counts(db, cancelled).get("sending"), 30, "a running batch")
+    stack.broker.stop()
     time.sleep(20)
-    stack.broker.start()  # empty: what was queued in Redis is gone (no persistence)
-    wait_for(lambda: stack.fake.messages_for("busy"), 60, "the retry after the outage")
-    assert store.status_counts(db, post) == {"sent": 2}
+    stack.fake.delay = 0.0
+    stack.broker.start()
+    wait_for(lambda: stack.fake.messages_for("busy"), 90, "the retry after the outage")
+    wait_for(lambda: count(db, OPEN) == 0, 90, "every row final", step=0.5)
+    assert store.status_counts(db, notice) == {"sent": 2}
+    assert store.status_counts(db, cancelled) == {"sent": 10}
+    assert set(messages_by_token(stack.fake)) == {"ok", "busy", *slow}
     for node in (crawler, notifier):
         assert node.proc.poll() is None, f"{node.name} exited:\n{node.log()[-3000:]}"
         assert "Unrecoverable error" not in node.log()
@@ -247,7 +266,7 @@ def test_notifier_sigkilled_three_times_mid_fanout(stack: Stack, db: Conn) -> No
         NOTIFY_BATCH_SIZE=250,
         NOTIFY_SEND_CONCURRENCY=8,
         NOTIFY_RECORD_EVERY=32,
-        NOTIFY_LEASE_SECONDS=6,  # renewed every 2 s while pushing
+        NOTIFY_LEASE_SECONDS=6,  # deployed: 30 s (bench/bench_recovery.py measures that)
         NOTIFY_REQUEUE_AFTER=6,
         NOTIFY_SWEEP_INTERVAL=1,
     )  # the sweep age stays 120 s: recovery must not wait for it
@@ -276,6 +295,47 @@ def test_notifier_sigkilled_three_times_mid_fanout(stack: Stack, db: Conn) -> No
     for token in repeats:  # only pushes in flight at a kill; the phone replaces them
         assert tags(stack.fake, token) == {str(post)}
     print(f"killed at {kills} pushes; {len(repeats)} repeated; final {recovery:.1f} s after")
+
+
+def test_a_live_workers_lease_is_renewed_while_fcm_answers_slowly(
+    db: Conn, database_url: str, fake: FakeFcm, sender: FcmSender
+) -> None:
+    """A lease shorter than the pushes take does not hand a live worker's rows to another:
+    the worker renews it while it pushes (a dead one stops, so its rows free up soon)."""
+    tokens = [f"slow-{i}" for i in range(10)]
+    devices = add_users(db, tokens, ["공지"])
+    post = add_post(db)
+    config = NotifyConfig(lease_seconds=1.5, concurrency=10)
+    service.announce_post(db, post, matcher(db), config)
+    fake.delay = 4.0  # every answer takes longer than the lease
+    slow = make_sender(timeout=(2.0, 10.0))  # (the fixture's sender times out after 2 s)
+    runtime = service.Runtime(config, database_url)
+    result: dict[str, Any] = {}
+
+    def push() -> None:
+        try:
+            result.update(
+                runtime.call(
+                    lambda conn: service.push_batch(
+                        conn, post, devices, slow, config, runtime.renew_lease
+                    )
+                )
+            )
+        finally:
+            runtime.close()
+            slow.close()
+
+    worker = threading.Thread(target=push)
+    worker.start()
+    try:
+        time.sleep(3)  # two leases later, mid-push: nothing is free for another claimer
+        with db.transaction():
+            assert store.claim(db, post, devices, "00000000-0000-0000-0000-00000000beef", 60) == []
+        assert service.due_batches(db, config) == []
+    finally:
+        worker.join(30)
+    assert result["sent"] == 10 and result["lost"] == 0
+    assert messages_by_token(fake) == {t: 1 for t in tokens}
 
 
 # --- item 4: PostgreSQL restarted mid-fan-out --------------------------------------------------

@@ -79,7 +79,15 @@ class H2Connection(asyncio.Protocol):
         self.going_away = False  # GOAWAY received (or sent): no new stream
         self.streams: dict[int, _Stream] = {}
         self.window_open = asyncio.Event()
-        config = h2.config.H2Configuration(client_side=True, header_encoding=None)
+        self.settled = False  # the server's first SETTINGS arrived
+        # outbound headers are checked by the transport (check_header) before they get here
+        config = h2.config.H2Configuration(
+            client_side=True,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+        )
+        self.write_pending = False
         self.h2 = h2.connection.H2Connection(config=config)
         self.h2.state_machine = _StaysOpenOnGoaway()
         self.h2.local_settings = h2.settings.Settings(
@@ -111,6 +119,7 @@ class H2Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.transport = None
+        self.window_open.set()  # a body waiting for the flow-control window stops waiting
         why = f": {exc}" if exc else ""
         for stream in list(self.streams.values()):
             where = "in the middle of the answer" if stream.status else "before any answer"
@@ -126,6 +135,8 @@ class H2Connection(asyncio.Protocol):
         if self.closed or self.going_away or self.transport is None:
             return 0
         limit = min(self.h2.remote_settings.max_concurrent_streams, 1000)
+        if not self.settled:
+            limit = min(limit, 100)  # the server's SETTINGS are still on their way
         return max(0, limit - len(self.streams))
 
     async def request(
@@ -140,7 +151,12 @@ class H2Connection(asyncio.Protocol):
         if self.capacity <= 0:
             raise TransportError("no stream free on this connection", unprocessed=True)
         loop = asyncio.get_running_loop()
-        stream_id = self.h2.get_next_available_stream_id()
+        try:
+            stream_id = self.h2.get_next_available_stream_id()
+        except h2.exceptions.NoAvailableStreamIDError:  # 2**30 streams used: a new connection
+            self.going_away = True
+            self.on_change(self)
+            raise TransportError("stream ids used up", unprocessed=True) from None
         fields = [
             (b":method", b"POST"),
             (b":scheme", scheme.encode()),
@@ -155,8 +171,14 @@ class H2Connection(asyncio.Protocol):
         stream = self.streams[stream_id] = _Stream(loop.create_future())
         timer = loop.call_later(read_timeout, self._timed_out, stream_id, read_timeout)
         try:
-            self.h2.send_headers(stream_id, fields, end_stream=not body)
-            await self._send_body(stream_id, body)
+            try:
+                self.h2.send_headers(stream_id, fields, end_stream=not body)
+            except h2.exceptions.ProtocolError as exc:  # e.g. the server just lowered its limit
+                raise TransportError(f"stream not opened: {exc!r}", unprocessed=True) from None
+            try:
+                await self._send_body(stream_id, stream, body)
+            except h2.exceptions.ProtocolError as exc:  # reset by the server meanwhile
+                raise TransportError(f"body not sent: {exc!r}") from None
             self._flush()
             return await stream.future
         finally:
@@ -166,9 +188,11 @@ class H2Connection(asyncio.Protocol):
                 self._reset(stream_id)  # cancelled or timed out before its answer ended
             self.on_change(self)
 
-    async def _send_body(self, stream_id: int, body: bytes) -> None:
+    async def _send_body(self, stream_id: int, stream: _Stream, body: bytes) -> None:
         view = memoryview(body)
         while view:
+            if stream.future.done() or self.closed:
+                return  # timed out or lost while waiting for the window: request() tells
             window = self.h2.local_flow_control_window(stream_id)
             size = min(window, self.h2.max_outbound_frame_size, len(view))
             if size <= 0:
@@ -181,16 +205,19 @@ class H2Connection(asyncio.Protocol):
             view = view[size:]
 
     def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self._write(last=True)  # what is queued (a RST_STREAM, a GOAWAY) still goes out
             self.transport.close()
+        self.closed = True
 
     # --- events -----------------------------------------------------------------------------------
     def _event(self, event: Any) -> None:
         if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
             self._headers(event.stream_id, event.headers or ())
         elif isinstance(event, h2.events.DataReceived):
-            self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            with contextlib.suppress(h2.exceptions.ProtocolError):  # a stream we reset
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.size += len(event.data or b"")
@@ -220,6 +247,7 @@ class H2Connection(asyncio.Protocol):
         elif isinstance(event, h2.events.WindowUpdated):
             self.window_open.set()
         elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self.settled = True
             self.on_change(self)
 
     def _headers(self, stream_id: int, fields: Any) -> None:
@@ -274,14 +302,25 @@ class H2Connection(asyncio.Protocol):
         stream = self.streams.get(stream_id)
         if stream is not None:
             self._settle(stream, TimeoutError(f"no answer within {seconds:g} s"))
+            self.window_open.set()  # its body may be waiting for the window: let it see
 
     def _fail_all(self, error: Exception) -> None:
         for stream in self.streams.values():
             self._settle(stream, error)
 
     def _flush(self) -> None:
+        """Write what h2 has queued once per turn of the loop: the frames of every stream
+        started (or answered) meanwhile go out in one send, not one system call each."""
+        if not self.write_pending and self.transport is not None:
+            self.write_pending = True
+            asyncio.get_running_loop().call_soon(self._write)
+
+    def _write(self, last: bool = False) -> None:
+        self.write_pending = False
+        if self.transport is None or (self.closed and not last):
+            return  # closing: nothing more goes out
         data = self.h2.data_to_send()
-        if data and self.transport is not None:
+        if data:
             self.transport.write(data)
-        if self.going_away and self.transport is not None and not self.streams:
-            self.close()
+        if self.going_away and not self.closed and not self.streams:
+            self.close()  # gone away and nothing left to wait for

@@ -21,7 +21,7 @@ from scrapy.http import TextResponse
 from noticecrawler.extract import clean_text, select
 from noticecrawler.spiders.base import BoardSpider
 from noticecrawler.spiders.guess import table_fields, table_rows
-from noticecrawler.spiders.rows import marked_pinned
+from noticecrawler.spiders.marks import marked_pinned
 
 _NUMBER = re.compile(r"^\d[\d,]*$")
 
