@@ -108,10 +108,9 @@ async def sql_pages(url: str, cursor: str, offset: int, repeat: int) -> dict[str
 
     after = decode_cursor(cursor)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        deleted = await queries.has_column(conn, "posts", "deleted_at")
         built = {
-            "keyset": queries.keyset_page(BOARD, size=PAGE, after=after, deleted_column=deleted),
-            "offset": queries.offset_page(BOARD, size=PAGE, offset=offset, deleted_column=deleted),
+            "keyset": queries.keyset_page(BOARD, size=PAGE, after=after),
+            "offset": queries.offset_page(BOARD, size=PAGE, offset=offset),
         }
         names = ("keyset", "offset", "keyset_db", "offset_db")
         times: dict[str, list[float]] = {k: [] for k in names}
@@ -178,9 +177,7 @@ def bench_app() -> Any:
         board: str, caller: Caller, state: State, offset: Annotated[int, Query(ge=0)] = 0
     ) -> Any:
         async with state.pool.connection() as conn:
-            query = queries.offset_page(
-                board, size=PAGE, offset=offset, deleted_column=state.deleted_column
-            )
+            query = queries.offset_page(board, size=PAGE, offset=offset)
             body = page_json(await queries.page(conn, query))
         return Response(body, media_type="application/json")
 

@@ -169,50 +169,25 @@ def test_httpx_is_a_real_client(api: ApiServer) -> None:
 # --- deployment ---------------------------------------------------------------------------------
 
 
-def test_systemd_unit_is_hardened_and_valid(tmp_path: Path) -> None:
+def test_systemd_unit_runs_the_api_and_is_valid(tmp_path: Path) -> None:
+    """The unit's hardening and security rating are checked with every unit's
+    (tests/test_deploy_units.py); here: it runs `noticecrawler api` and systemd accepts it."""
     import shutil
     import subprocess
 
     from tests.dispatch_helpers import ROOT
 
     text = (ROOT / "deploy" / "systemd" / "noticecrawler-api.service").read_text()
-    settings = dict(
-        line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#"
-    )
-    assert settings["ExecStart"].endswith("noticecrawler api --workers 2")
-    for key, value in {
-        "NoNewPrivileges": "yes",
-        "ProtectSystem": "strict",
-        "PrivateTmp": "yes",
-        "PrivateDevices": "yes",
-        "ProtectHome": "yes",
-        "ProtectKernelTunables": "yes",
-        "ProtectKernelModules": "yes",
-        "ProtectKernelLogs": "yes",
-        "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
-        "UMask": "0027",
-        "User": "noticecrawler",
-    }.items():
-        assert settings.get(key) == value, key
-    assert "/var/lib/noticecrawler" in settings["ReadWritePaths"]
+    assert "ExecStart=/bin/sh -c 'exec ${NOTICECRAWLER_BIN} api --workers 2'" in text
+    assert "EnvironmentFile=/etc/noticecrawler/celery.env" in text  # the workers' settings
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        return  # the static checks above still ran
-    # verify needs the binary and the environment file to exist: point them at real ones
+        pytest.skip("systemd-analyze is not installed")
+    # verify needs the environment file to exist: make it optional for the check
     unit = tmp_path / "noticecrawler-api.service"
-    unit.write_text(
-        text.replace(
-            "/opt/noticecrawler/.venv/bin/noticecrawler", shutil.which("true") or ""
-        ).replace("EnvironmentFile=/", "EnvironmentFile=-/")
-    )
+    unit.write_text(text.replace("EnvironmentFile=/", "EnvironmentFile=-/"))
     verify = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
-    security = subprocess.run(
-        [analyze, "security", "--offline=yes", "--threshold=40", str(unit)],
-        capture_output=True,
-        text=True,
-    )
-    assert security.returncode == 0, security.stdout[-2000:]
 
 
 def test_first_page_is_cached_briefly_and_only_the_first(

@@ -42,8 +42,6 @@ def create_app(config: ApiConfig) -> FastAPI:
             open=False,
         )
         await pool.open(wait=True, timeout=30)
-        async with pool.connection() as conn:
-            deleted = await queries.has_column(conn, "posts", "deleted_at")
         trigger = CrawlTrigger(config.broker_url, config.lock_url)
         app.state.nc = AppState(
             config=config,
@@ -51,7 +49,6 @@ def create_app(config: ApiConfig) -> FastAPI:
             limiter=RateLimiter(config.rate_limit, config.rate_burst),
             trigger=trigger,
             first_pages=PageCache(config.page_cache_seconds),
-            deleted_column=deleted,
         )
         try:
             yield

@@ -130,28 +130,12 @@ async def replace_subscriptions(
 # --- posts ------------------------------------------------------------------------------------
 
 
-async def has_column(conn: Conn, table: str, column: str) -> bool:
-    row = await _row(
-        conn,
-        """
-        SELECT 1 AS found FROM information_schema.columns
-        WHERE table_schema = current_schema() AND table_name = %s AND column_name = %s
-        """,
-        (table, column),
-    )
-    return row is not None
-
-
-def _post_columns(deleted_column: bool) -> sql.Composable:
-    # posts.deleted_at arrives with the crawler's deleted-post detection; until then no post is
-    # deleted
-    deleted = "p.deleted_at IS NOT NULL" if deleted_column else "false"
-    return sql.SQL(
-        "p.id, p.board, p.post_id, p.title, p.url, p.author, p.published_at, p.category, "
-        "p.pinned, p.attachments, p.first_seen_at, p.state = 'edited' AS edited, "
-        + deleted
-        + " AS deleted"
-    )
+#: a post as the API shows it (`deleted`: the crawler saw it vanish from its board, 0006_hosts)
+POST_COLUMNS = sql.SQL(
+    "p.id, p.board, p.post_id, p.title, p.url, p.author, p.published_at, p.category, "
+    "p.pinned, p.attachments, p.first_seen_at, p.state = 'edited' AS edited, "
+    "p.deleted_at IS NOT NULL AS deleted"
+)
 
 
 def like_pattern(text: str) -> str:
@@ -191,7 +175,6 @@ def keyset_page(
     after: tuple[datetime, int] | None = None,
     since: datetime | None = None,
     q: str | None = None,
-    deleted_column: bool = False,
 ) -> Query:
     """A page of the board's posts, newest first by (published_at, id), starting after the
     ``after`` key (keyset pagination: the index seeks there, however deep). See ``_page``."""
@@ -205,7 +188,7 @@ def keyset_page(
     inner = sql.SQL(
         "SELECT {cols} FROM posts p WHERE {where} "
         "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s"
-    ).format(cols=_post_columns(deleted_column), where=sql.SQL(" AND ").join(where))
+    ).format(cols=POST_COLUMNS, where=sql.SQL(" AND ").join(where))
     params = {
         "board": board,
         "after_at": after[0] if after else None,
@@ -216,12 +199,12 @@ def keyset_page(
     return _page(inner, params, size)
 
 
-def offset_page(board: str, *, size: int, offset: int, deleted_column: bool = False) -> Query:
+def offset_page(board: str, *, size: int, offset: int) -> Query:
     """The same page by OFFSET (what keyset pagination replaces; bench/bench_api.py compares)."""
     inner = sql.SQL(
         "SELECT {cols} FROM posts p WHERE p.board = %(board)s "
         "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(cols=_post_columns(deleted_column))
+    ).format(cols=POST_COLUMNS)
     return _page(inner, {"board": board, "offset": offset}, size)
 
 
@@ -232,12 +215,12 @@ async def page(conn: Conn, query: Query) -> Row:
     return row
 
 
-async def post(conn: Conn, post_id: int, *, deleted_column: bool = False) -> Row | None:
+async def post(conn: Conn, post_id: int) -> Row | None:
     query = sql.SQL(
         "SELECT {cols}, p.body, p.last_seen_at, p.published_source, "
         "(SELECT count(*) FROM post_revisions r WHERE r.post_id = p.id) AS revisions "
         "FROM posts p WHERE p.id = %s"
-    ).format(cols=_post_columns(deleted_column))
+    ).format(cols=POST_COLUMNS)
     return await _row(conn, query, (post_id,))
 
 

@@ -36,8 +36,6 @@ class AppState:
     limiter: RateLimiter
     trigger: CrawlTrigger
     first_pages: PageCache
-    #: posts.deleted_at exists (the crawler's deleted-post detection is in the schema)
-    deleted_column: bool = False
     _tokens: dict[bytes, tuple[float, Principal | None]] = field(default_factory=dict)
 
     def cached(self, digest: bytes) -> tuple[bool, Principal | None]:

@@ -89,7 +89,6 @@ async def board_posts(
         after=after,
         since=since,
         q=q.strip() if q else None,
-        deleted_column=state.deleted_column,
     )
 
     async def load() -> bytes:
@@ -112,7 +111,7 @@ def page_json(page: dict[str, Any]) -> bytes:
 @router.get("/v1/posts/{post_id}", response_model=PostDetail)
 async def post(post_id: int, caller: Caller, state: State) -> Any:
     async with state.pool.connection() as conn:
-        row = await queries.post(conn, post_id, deleted_column=state.deleted_column)
+        row = await queries.post(conn, post_id)
     if row is None:
         raise Problem(404, f"no post {post_id}", kind="unknown-post")
     return json_response(row)
