@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import psycopg
@@ -30,6 +31,14 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[dict]:
 
 
 _kept: dict[tuple[int, str], psycopg.Connection[dict]] = {}
+
+
+@atexit.register
+def _close_kept() -> None:
+    """Close this process's kept connections at exit (a forked child never runs this)."""
+    for (pid, _), conn in list(_kept.items()):
+        if pid == os.getpid() and not conn.closed:
+            conn.close()
 
 
 def kept_connection(
