@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from noticecrawler.catalog_check import CatalogError, CatalogInvalid, Problem, check, parse_toml
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 ID_RULE_RE = re.compile(r"^(query:\w+|js(:\d+)?|attr:[\w-]+|path:-?\d+|regex:.+)$")
 NEXT_RULE_RE = re.compile(r"^(param:\w+|link:.+|none)$")
@@ -58,15 +60,6 @@ def known_engines() -> Mapping[str, EngineSpec]:
     if not _ENGINES:
         importlib.import_module(ENGINE_PACKAGE)
     return _ENGINES
-
-
-class CatalogError(ValueError):
-    """A catalog entry that cannot be used; the message names the board and the field."""
-
-    def __init__(self, board: str, field_name: str, problem: str):
-        super().__init__(f"catalog: board `{board}`: field `{field_name}`: {problem}")
-        self.board = board
-        self.field = field_name
 
 
 @dataclass(frozen=True)
@@ -255,10 +248,8 @@ def parse_catalog(
 ) -> list[BoardDef]:
     """Every board of a catalog file; all its problems at once (catalog_check.CatalogInvalid).
     ``base`` holds defaults under the file's own ``[defaults]`` (from the settings)."""
-    from noticecrawler.catalog_check import CatalogInvalid, Problem, check, parse_toml
-
     data = parse_toml(text, source)
-    found = check(data)
+    found = check(data, [f.name for f in fields(BoardDef)])
     problems = found.pop(-1, [])
     defaults = {**(base or {}), **data.get("defaults", {})}
     boards: list[BoardDef] = []

@@ -3,7 +3,8 @@
 Every problem of a catalog file is reported at once, each naming its board and field: a TOML
 error with its line, a missing ``name``/``start_url``, an unknown field (with the closest known
 one), and every CSS or XPath selector compiled. ``catalog.parse_catalog`` runs this first and
-raises :class:`CatalogInvalid` listing all problems.
+raises :class:`CatalogInvalid` listing all problems. A leaf: it knows nothing of the boards
+it checks but the field names ``catalog`` hands it.
 """
 
 from __future__ import annotations
@@ -11,18 +12,27 @@ from __future__ import annotations
 import difflib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import fields
 from typing import Any, NamedTuple
 
 from cssselect import SelectorError
 from lxml import etree
 from parsel.csstranslator import css2xpath
 
-from noticecrawler.catalog import BoardDef, CatalogError
 from noticecrawler.errors import ProjectError
 from noticecrawler.extract import is_xpath
 
 REQUIRED = ("name", "start_url")
+
+
+class CatalogError(ValueError):
+    """A catalog entry that cannot be used; the message names the board and the field."""
+
+    def __init__(self, board: str, field_name: str, problem: str):
+        super().__init__(f"catalog: board `{board}`: field `{field_name}`: {problem}")
+        self.board = board
+        self.field = field_name
+
+
 #: fields holding a selector (CSS, or XPath when starting with / ./ ( or xpath:)
 SELECTORS = (
     "row", "title", "link", "date", "author", "category", "pinned", "attachments",
@@ -78,10 +88,6 @@ def selector_problem(query: str) -> str | None:
     return None
 
 
-def known_fields() -> list[str]:
-    return [f.name for f in fields(BoardDef)]
-
-
 def board_problems(
     raw: Mapping[str, Any], defaults: Mapping[str, Any], known: list[str]
 ) -> list[Problem]:
@@ -107,8 +113,9 @@ def board_problems(
     return problems
 
 
-def check(data: Mapping[str, Any]) -> dict[int, list[Problem]]:
-    """Problems of each board entry (by index), and of the file itself (index -1)."""
+def check(data: Mapping[str, Any], known: list[str]) -> dict[int, list[Problem]]:
+    """Problems of each board entry (by index), and of the file itself (index -1); ``known``:
+    the fields a board entry may have."""
     found: dict[int, list[Problem]] = {}
     unknown = sorted(set(data) - {"defaults", "board"})
     if unknown:
@@ -122,7 +129,6 @@ def check(data: Mapping[str, Any]) -> dict[int, list[Problem]]:
             Problem("", "", "[defaults] must be a table and [[board]] a list")
         )
         return found
-    known = known_fields()
     for key in defaults:
         if key not in known:
             found.setdefault(-1, []).append(Problem("[defaults]", key, "unknown field"))
