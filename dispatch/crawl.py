@@ -170,7 +170,7 @@ def run_crawl(
             with let_through(interrupt_signals):
                 got.append(_wait(board, receiver, process, started + timeout))
         except interrupts:
-            pass
+            pass  # the soft limit cut the wait short: no summary, recorded as time_limit below
         finally:
             summary = got[0] if got else None
             # a crawl that sent its summary is exiting: give it time before stopping it

@@ -93,7 +93,7 @@ def cached_digest(board: Any, cached: Cached) -> str | None:
         if kept_stamp == stamp:
             return kept
     except (OSError, ValueError):
-        pass
+        pass  # no digest kept (or a torn file): computed again below
     digest = rows_digest(board, cached.response)
     if digest is not None:
         tmp = path.with_suffix(".tmp")
@@ -101,5 +101,5 @@ def cached_digest(board: Any, cached: Cached) -> str | None:
             tmp.write_text(f"{stamp} {digest}\n")
             tmp.replace(path)
         except OSError:
-            pass
+            pass  # not kept: the next check computes the digest again
     return digest

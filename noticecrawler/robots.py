@@ -94,7 +94,7 @@ class RobotsCache:
             if time.time() - path.stat().st_mtime < self.ttl:
                 return path.read_text(encoding="utf-8")
         except OSError:
-            pass
+            pass  # not on disk: asked of Redis, else fetched
         return None
 
     async def put(self, origin: str, body: str) -> None:

@@ -36,7 +36,7 @@ logger = logging.getLogger("noticecrawler.crawl")
 
 
 class NotMigrated(ProjectError):
-    pass
+    """The database lacks a migration: ``noticecrawler db upgrade`` applies it."""
 
 
 def check_database(settings: Any) -> None:
