@@ -82,6 +82,29 @@ return 0
 """
 
 
+def _no_client_info() -> dict[str, Any]:
+    """Client arguments that skip ``CLIENT SETINFO`` on connect: two round trips and a read of
+    the package metadata for every connection of every crawl process (the name of the library is
+    of no use to anyone here)."""
+    import inspect
+
+    import redis.asyncio
+
+    if "driver_info" in inspect.signature(redis.asyncio.Redis.__init__).parameters:
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}  # redis-py before 7.1
+
+
+NO_CLIENT_INFO = _no_client_info()
+
+
+def redis_client(url: str, **options: Any) -> Any:
+    """An asyncio Redis client for one crawl process (the host slots, the robots.txt cache)."""
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(url, **NO_CLIENT_INFO, **options)
+
+
 class Slots(Protocol):
     async def acquire(self, host: str, token: str) -> float:
         """0 when ``token`` holds a slot of ``host`` now, else seconds to wait (-1: full)."""
@@ -94,9 +117,7 @@ class Slots(Protocol):
 
 class RedisSlots:
     def __init__(self, url: str, concurrency: int, delay: float, lease: float):
-        import redis.asyncio
-
-        self.redis = redis.asyncio.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+        self.redis = redis_client(url, socket_timeout=10, socket_connect_timeout=10)
         self.args = (concurrency, int(delay * 1000), int(lease * 1000))
 
     async def acquire(self, host: str, token: str) -> float:

@@ -26,7 +26,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 
-from noticecrawler.politeness import EndsCrawl
+from noticecrawler.politeness import EndsCrawl, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,7 @@ class RobotsCache:
         self.folder = folder
         self.redis: Any = None
         if redis_url:
-            import redis.asyncio
-
-            self.redis = redis.asyncio.Redis.from_url(redis_url, socket_timeout=10)
+            self.redis = redis_client(redis_url, socket_timeout=10)
 
     def _file(self, origin: str) -> Path:
         return self.folder / hashlib.sha1(origin.encode()).hexdigest()
