@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +40,28 @@ from tests.dispatch_helpers import make_dispatch, redis_server  # noqa: E402
 from tests.hosts_helpers import HostServer, board_row  # noqa: E402
 
 DELAY = 1.0
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process tree: each live process's own time and that of the children it
+    reaped (a crawl process is counted in its pool process once it has been joined)."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += sum(int(v) for v in fields[11:15]) / TICK
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(tree_cpu(int(c)) for c in f.read().split())
+    except OSError:
+        pass  # exited meanwhile: counted in its parent once reaped
+    return total
+
+
+def postmaster_pid(data: Path) -> int:
+    pidfile = next(data.rglob("postmaster.pid"))
+    return int(pidfile.read_text().split()[0])
 
 
 def fresh_db(admin: str, name: str) -> str:
@@ -51,7 +74,9 @@ def fresh_db(admin: str, name: str) -> str:
     return url
 
 
-def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: int) -> None:
+def politeness(
+    admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: int, postmaster: int
+) -> None:
     servers = [HostServer(f"127.0.0.{2 + i}", latency=0.02).start() for i in range(n_hosts)]
     # sent round-robin over the hosts, as beat's offsets spread them (not host after host)
     boards = {f"h{h:02d}_b{b:02d}": servers[h] for b in range(per_host) for h in range(n_hosts)}
@@ -73,12 +98,20 @@ def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: 
                 HOST_DELAY=str(DELAY), HOST_CONCURRENCY="1", NOTICECRAWLER_LOG_LEVEL="WARNING"
             )
             try:
-                d.worker("bench", "crawl_tasks", concurrency)
+                worker = d.worker("bench", "crawl_tasks", concurrency)
                 app = d.app()
+                pids = {"worker": worker.proc.pid, "postgres": postmaster, "redis": redis.proc.pid}
+                before = {k: tree_cpu(v) for k, v in pids.items()}
+                me = resource.getrusage(resource.RUSAGE_SELF)
                 started = time.monotonic()
                 sent = [app.send_task("dispatch.crawl_site", args=[b]) for b in boards]
                 results = [r.get(timeout=900) for r in sent]
                 wall = time.monotonic() - started
+                used = {k: tree_cpu(v) - before[k] for k, v in pids.items()}
+                end = resource.getrusage(resource.RUSAGE_SELF)
+                used["bench (hosts, client)"] = (
+                    end.ru_utime + end.ru_stime - me.ru_utime - me.ru_stime
+                )
             finally:
                 d.stop_all()
     finally:
@@ -110,6 +143,17 @@ def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: 
     print(
         f"  CPU bound (crawl processes' CPU / {os.cpu_count()} cores) {cpu:.1f}s  -> wall "
         f"{wall / max(bound, cpu):.2f}x the larger bound"
+    )
+    crawls = sum(r.get("cpu_s", 0) for r in results)
+    used["crawl processes"] = crawls
+    used["worker"] -= crawls  # its tree counted the crawl processes it reaped
+    total = sum(used.values())
+    print(
+        f"  CPU per board, all processes       {total / len(boards) * 1000:.0f} ms: "
+        + ", ".join(f"{k} {v / len(boards) * 1000:.0f}" for k, v in used.items())
+    )
+    print(
+        f"  all CPU / {os.cpu_count()} cores                  {total / (os.cpu_count() or 1):.1f}s"
     )
     seconds = [r["seconds"] for r in results]
     print(
@@ -182,8 +226,16 @@ def main() -> None:
         admin = pg.get_uri()
         try:
             if not args.skip_politeness:
-                politeness(admin, Path(tmp), args.hosts, args.per_host, args.concurrency)
-            edit_checks(admin, Path(tmp), args.edit_boards)
+                politeness(
+                    admin,
+                    Path(tmp),
+                    args.hosts,
+                    args.per_host,
+                    args.concurrency,
+                    postmaster_pid(Path(tmp) / "pg"),
+                )
+            if args.edit_boards:
+                edit_checks(admin, Path(tmp), args.edit_boards)
         finally:
             pg.cleanup()
 

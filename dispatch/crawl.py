@@ -32,6 +32,7 @@ from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.reactor import is_reactor_installed
 
 import noticecrawler.extensions
+from dispatch.forkready import CrawlSettings, spider_loader_class
 from dispatch.interrupts import held_back, let_through
 from noticecrawler.db import connect, kept_connection, queries
 from noticecrawler.db.settings import database_url
@@ -83,48 +84,10 @@ class CrawlError(RuntimeError):
     """The crawl process could not run or report its result."""
 
 
-class _Prebuilt:
-    """The spider loader of one catalog, built in the parent and inherited by every crawl
-    process forked from it: building one spider class per board (and walking the spider
-    modules) in each crawl cost ~30 ms at 200 boards."""
-
-    key: tuple[Any, ...] = ()
-    boards: list[Any] = []
-    loader: Any = None
-
-
-def _spider_loader_class(settings: BaseSettings) -> type | None:
-    """A ``SPIDER_LOADER_CLASS`` that hands out the loader built here for the settings' catalog
-    (built again when the catalog changed); None when the catalog does not load (the crawl
-    process then builds its own and reports the error as before)."""
-    from noticecrawler.catalog import catalog_from_settings
-    from noticecrawler.spiders.loader import CatalogSpiderLoader
-
-    try:
-        boards = catalog_from_settings(settings)  # parsed once per catalog text (cached)
-    except (OSError, ValueError):
-        return None
-    key = (tuple(settings.getlist("SPIDER_MODULES")), settings.getbool("SPIDER_LOADER_WARN_ONLY"))
-    same = len(boards) == len(_Prebuilt.boards) and all(
-        a is b for a, b in zip(boards, _Prebuilt.boards, strict=True)
-    )
-    if not same or key != _Prebuilt.key or _Prebuilt.loader is None:
-        _Prebuilt.loader = CatalogSpiderLoader(settings)
-        _Prebuilt.key, _Prebuilt.boards = key, boards
-    loader = _Prebuilt.loader
-
-    class PrebuiltSpiderLoader(CatalogSpiderLoader):
-        @classmethod
-        def from_settings(cls, settings: BaseSettings) -> Any:
-            return loader
-
-    return PrebuiltSpiderLoader
-
-
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """The project's Scrapy settings as a worker crawls with them: no telnet console, no remote
     control, and no second root log handler when the process already logs (a Celery worker)."""
-    settings = Settings()
+    settings = CrawlSettings()
     settings.setmodule(SETTINGS_MODULE, priority="project")
     settings.setdict(
         {
@@ -191,7 +154,7 @@ def run_crawl(
         raise CrawlError("crawls fork from a parent without a reactor; one is installed here")
     settings = settings or crawl_settings()
     database_url(settings)  # resolved (the embedded server found) once, here, not per crawl
-    loader_class = _spider_loader_class(settings)
+    loader_class = spider_loader_class(settings)
     started = time.monotonic()
     started_at = datetime.now(UTC)
     ctx = billiard.get_context("fork")
