@@ -120,12 +120,15 @@ def politeness(
     reasons: dict[str, int] = {}
     for r in results:
         reasons[r["finish_reason"]] = reasons.get(r["finish_reason"], 0) + 1
-    gaps, counts = [], []
+    gaps, counts, firsts, lasts = [], [], [], []
     for server in servers:
         starts = sorted(e["start"] for e in server.entries())
         counts.append(len(starts))
         gaps += [b - a for a, b in itertools.pairwise(starts)]
+        firsts.append(starts[0] - started)
+        lasts.append(starts[-1] - started)
     bound = (max(counts) - 1) * DELAY
+    slow = [g for g in gaps if g > 1.2 * DELAY]
     rss = [r["max_rss_mb"] for r in results if r.get("max_rss_mb")]
     print(
         f"{len(boards)} boards on {n_hosts} hosts, HOST_DELAY {DELAY:g}s, HOST_CONCURRENCY 1, "
@@ -154,6 +157,11 @@ def politeness(
     )
     print(
         f"  all CPU / {os.cpu_count()} cores                  {total / (os.cpu_count() or 1):.1f}s"
+    )
+    print(
+        f"  where the wall time went            first request {max(firsts):.2f}s (latest host), "
+        f"last {max(lasts):.2f}s, end {wall:.2f}s; {len(slow)} of {len(gaps)} gaps over "
+        f"{1.2 * DELAY:g}s, {sum(slow) - len(slow) * DELAY:.1f}s lost in them"
     )
     seconds = [r["seconds"] for r in results]
     print(
