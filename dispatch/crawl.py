@@ -33,7 +33,7 @@ from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.reactor import is_reactor_installed
 
 import noticecrawler.extensions
-from dispatch.forkready import CrawlSettings, spider_loader_class
+from dispatch.forkready import CrawlSettings, spider_loader_class, warm_up
 from dispatch.interrupts import held_back, let_through
 from noticecrawler.db import connect, kept_connection, queries
 from noticecrawler.db.settings import database_url
@@ -129,6 +129,7 @@ def preload(settings: BaseSettings | None = None) -> int:
             loaded += 1
         except (ImportError, AttributeError):
             logger.debug("preload: %s not importable here", path)
+    warm_up(settings)
     if is_reactor_installed():
         raise CrawlError("a Twisted reactor got installed in the parent of the crawl processes")
     return loaded

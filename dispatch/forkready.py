@@ -9,6 +9,7 @@ Nothing here holds a socket, a connection or a reactor: it is safe to share acro
 
 from __future__ import annotations
 
+import codecs
 import copy
 import types
 from typing import Any, Self
@@ -96,3 +97,21 @@ def spider_loader_class(settings: BaseSettings) -> type | None:
             return loader
 
     return PrebuiltSpiderLoader
+
+
+def warm_up(settings: BaseSettings) -> None:
+    """Fill the caches that every crawl would otherwise fill for itself after the fork: the
+    regular expressions the libraries compile on first use (the meta-refresh scan each response
+    goes through, psycopg's quoting of the text arrays a page is stored with) and the codecs
+    pages are decoded with."""
+    from psycopg.adapt import PyFormat, Transformer
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.response import get_meta_refresh
+
+    page = b'<html><head><meta http-equiv="refresh" content="5; url=/next"></head></html>'
+    response = HtmlResponse("http://127.0.0.1/", body=page, encoding="utf-8")
+    get_meta_refresh(response, ignore_tags=settings.getlist("METAREFRESH_IGNORE_TAGS"))
+    Transformer().get_dumper(["text"], PyFormat.AUTO).dump(["a text", "needing quotes"])
+    # the boards' usual encodings (and charmap, which something looks up per crawl)
+    for encoding in ("cp1252", "latin-1", "euc-kr", "cp949", "utf-8", "charmap"):
+        codecs.lookup(encoding)  # a codec's module is imported on first lookup
