@@ -69,3 +69,17 @@ def test_spider_loader_is_built_once_per_catalog(tmp_path: Path) -> None:
 
     catalog.write_text("[[board]]\nname = 3\n", encoding="utf-8")
     assert spider_loader_class(settings) is None  # the crawl process reports the bad catalog
+
+
+def test_preload_leaves_the_first_use_caches_filled_for_the_crawls() -> None:
+    import sys
+
+    import w3lib.html
+    from psycopg.types import array
+
+    import dispatch.crawl  # noqa: F401  (its import preloads and warms up)
+
+    # compiled on first use, in every crawl process when nobody did it before the fork
+    assert w3lib.html._build_meta_scan_pattern.cache_info().currsize >= 1
+    assert array._get_needs_quotes_regexp.cache_info().currsize >= 1
+    assert {"encodings.cp949", "encodings.euc_kr", "encodings.charmap"} <= set(sys.modules)
