@@ -33,11 +33,11 @@ from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.reactor import is_reactor_installed
 
 import noticecrawler.extensions
+from dispatch import runrow
 from dispatch.forkready import CrawlSettings, spider_loader_class, warm_up
 from dispatch.interrupts import held_back, let_through
-from noticecrawler.db import connect, kept_connection, queries
 from noticecrawler.db.settings import database_url
-from noticecrawler.extensions import OpenedRun, open_run
+from noticecrawler.extensions import OpenedRun
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def run_crawl(
     started_at = datetime.now(UTC)
     ctx = billiard.get_context("fork")
     with held_back(interrupt_signals):
-        opened = _open_run(board, settings)
+        opened = runrow.open_before_fork(board, settings)
         receiver, sender = ctx.Pipe(duplex=False)
         process = ctx.Process(
             target=_crawl_process,
@@ -199,9 +199,9 @@ def run_crawl(
                 f"killed after {time.monotonic() - started:.1f}s (time limit {timeout:g}s)",
             )
         if opened is not None:
-            _finish_run(board, settings, opened, summary)
+            runrow.finish(board, settings, opened, summary)
         elif summary["finish_reason"] in ("time_limit", "crashed", "database_unreachable"):
-            _record_killed(board, settings, started_at, summary)
+            runrow.record_killed(board, settings, started_at, summary)
     summary["seconds"] = round(time.monotonic() - started, 3)
     return summary
 
@@ -238,72 +238,6 @@ def _failed(board: str, reason: str, detail: str) -> dict[str, Any]:
     detail = f"board `{board}`: crawl {detail}"
     logger.warning("%s", detail)
     return {**noticecrawler.extensions.run_summary({}, reason), "errors": 1, "error_detail": detail}
-
-
-def _on_kept_connection(settings: BaseSettings, work: Any, seconds: float) -> Any:
-    """``work(conn)`` on this process's kept connection (a warm PostgreSQL backend, where a
-    crawl process would open a fresh one); a lost connection is opened again and the work tried
-    again for up to ``seconds``."""
-    url = database_url(settings)
-    deadline = time.monotonic() + seconds
-    delay, tries = 0.25, 0
-    while True:
-        try:
-            return work(kept_connection(url, fresh=tries > 0))
-        except psycopg.OperationalError:
-            tries += 1
-            if tries == 1:
-                continue  # the kept connection died (PostgreSQL restarted): a new one at once
-            if time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 4.0)
-
-
-def _open_run(board: str, settings: BaseSettings) -> OpenedRun | None:
-    """The board's run row, opened here before the fork; None when the database does not take
-    it now (the crawl process's recorder then opens it, with its retries, as ``scrapy crawl``
-    does)."""
-    if not settings.getbool("NOTICECRAWLER_RECORD_RUNS", True):
-        return None
-    lock_held = settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD")
-    try:
-        opened: OpenedRun = _on_kept_connection(
-            settings, lambda conn: open_run(conn, board, lock_held), 0.0
-        )
-    except psycopg.Error as exc:
-        logger.info("board `%s`: run not opened before the crawl (%s)", board, exc)
-        return None
-    opened.opened_by_parent = True
-    return opened
-
-
-def _finish_run(
-    board: str, settings: BaseSettings, opened: OpenedRun, summary: dict[str, Any]
-) -> None:
-    """Complete the run opened before the fork with the crawl's summary (whatever its end)."""
-    seconds = settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
-    if summary["finish_reason"] in ("time_limit", "crashed", "database_unreachable"):
-        seconds = 0.0  # as before: one try; the board's next crawl closes the row as killed
-    try:
-        _on_kept_connection(
-            settings, lambda conn: queries.finish_run(conn, opened.run_id, summary), seconds
-        )
-    except psycopg.Error as exc:  # the summary still says what happened
-        logger.warning("board `%s`: could not record the run: %s", board, exc)
-
-
-def _record_killed(
-    board: str, settings: BaseSettings, started_at: datetime, summary: dict[str, Any]
-) -> None:
-    """Finish the crawl_runs row the killed process had started (if it got that far)."""
-    try:
-        with connect(database_url(settings), autocommit=True) as conn:
-            runs = queries.last_runs(conn, board, 1)
-            if runs and runs[0]["finished_at"] is None and runs[0]["started_at"] >= started_at:
-                queries.finish_run(conn, runs[0]["id"], summary)
-    except Exception as exc:  # the summary still says what happened
-        logger.warning("board `%s`: could not record the stopped crawl: %s", board, exc)
 
 
 # --- in the crawl process -----------------------------------------------------------------------
