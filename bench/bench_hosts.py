@@ -66,6 +66,18 @@ def own_cpu(pid: int) -> float:
     return sum(int(v) for v in fields[11:13]) / TICK
 
 
+def pool_faults(worker: int) -> int:
+    """Minor page faults of a worker's pool processes themselves (copy-on-write after each fork
+    included; not their children's)."""
+    total = 0
+    for task in os.listdir(f"/proc/{worker}/task"):
+        with open(f"/proc/{worker}/task/{task}/children") as f:
+            for child in f.read().split():
+                with open(f"/proc/{child}/stat") as g:
+                    total += int(g.read().rsplit(")", 1)[1].split()[7])
+    return total
+
+
 def postmaster_pid(data: Path) -> int:
     pidfile = next(data.rglob("postmaster.pid"))
     return int(pidfile.read_text().split()[0])
@@ -110,6 +122,7 @@ def politeness(
                 pids = {"worker": worker.proc.pid, "postgres": postmaster, "redis": redis.proc.pid}
                 before = {k: tree_cpu(v) for k, v in pids.items()}
                 main_before = own_cpu(worker.proc.pid)
+                faults_before = pool_faults(worker.proc.pid)
                 me = resource.getrusage(resource.RUSAGE_SELF)
                 started = time.monotonic()
                 sent = [app.send_task("dispatch.crawl_site", args=[b]) for b in boards]
@@ -117,6 +130,7 @@ def politeness(
                 wall = time.monotonic() - started
                 used = {k: tree_cpu(v) - before[k] for k, v in pids.items()}
                 used["worker main"] = own_cpu(worker.proc.pid) - main_before
+                faults = pool_faults(worker.proc.pid) - faults_before
                 end = resource.getrusage(resource.RUSAGE_SELF)
                 used["bench (hosts, client)"] = (
                     end.ru_utime + end.ru_stime - me.ru_utime - me.ru_stime
@@ -166,6 +180,7 @@ def politeness(
         f"  CPU per board, all processes       {total / len(boards) * 1000:.0f} ms: "
         + ", ".join(f"{k} {v / len(boards) * 1000:.0f}" for k, v in used.items())
     )
+    print(f"  page faults per board, pool process {faults / len(boards):.0f}")
     print(
         f"  all CPU / {os.cpu_count()} cores                  {total / (os.cpu_count() or 1):.1f}s"
     )
