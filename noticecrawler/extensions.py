@@ -118,6 +118,7 @@ class CrawlRunRecorder:
         self.url = url
         self.run_id: int | None = None
         self.opened: OpenedRun | None = crawler.settings.get("NOTICECRAWLER_OPENED_RUN")
+        self.parent_finishes = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlRunRecorder:
@@ -134,6 +135,7 @@ class CrawlRunRecorder:
             return
         if self.opened is not None and self.opened.board == board.name:
             self._apply(self.opened, spider)
+            self.parent_finishes = self.opened.opened_by_parent
             return
         seconds = self.crawler.settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
         what = f"board `{board.name}`: starting the run"
@@ -169,7 +171,7 @@ class CrawlRunRecorder:
         def finish(conn: psycopg.Connection[Any]) -> None:
             queries.finish_run(conn, run_id, summary)
 
-        if self.opened is None or not self.opened.opened_by_parent:
+        if not self.parent_finishes:
             with_retry(self.url, finish, seconds, f"board `{spider.board.name}`: recording the run")
         level = logging.INFO if not summary["errors"] else logging.WARNING
         logger.log(
