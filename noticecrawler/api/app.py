@@ -84,6 +84,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     # boards first: its posts endpoint is the hot one, and routes are matched in order
     for module in (boards, devices, subscriptions, notifications, admin, page):
         app.include_router(module.router)
+    app.router.routes[:0] = boards.plain_routes()
 
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from noticecrawler.api import queries
 from noticecrawler.api.auth import Caller, State, bearer_token, principal_for
@@ -126,15 +127,19 @@ POSTS_OPENAPI: dict[str, Any] = {
 }
 
 
-@router.get("/v1/boards/{board}/posts", response_model=PostPage, openapi_extra=POSTS_OPENAPI)
+POSTS_PATH = "/v1/boards/{board}/posts"
+
+
+@router.get(POSTS_PATH, response_model=PostPage, openapi_extra=POSTS_OPENAPI)
 async def board_posts(request: Request) -> Response:
     """The board's posts, newest first by (published_at, id), a page at a time: keyset
     pagination, so the 5,000th page costs what the first does.
 
     The hot endpoint, so it does by hand what a FastAPI signature would (the token, the four
-    query parameters, the same problem+json errors): FastAPI's per-request dependency and
-    parameter solving cost more than the page's query (docs/api.md, "Where a request's time
-    goes"). Its parameters are described above for /docs."""
+    query parameters, the same problem+json errors) and is served by a plain Starlette route
+    (``plain_routes``): FastAPI's per-request routing, dependency and parameter solving cost
+    more than the page's query (docs/api.md, "Where a request's time goes"). The FastAPI route
+    above describes it in /docs (and would serve it the same without the plain one)."""
     state = app_state(request)
     await principal_for(state, bearer_token(request))
     board: str = request.path_params["board"]
@@ -155,6 +160,12 @@ async def board_posts(request: Request) -> Response:
     else:
         body = await load()
     return Response(body, media_type="application/json")
+
+
+def plain_routes() -> list[BaseRoute]:
+    """Routes the app puts before its FastAPI ones: served by Starlette alone (the app's
+    middleware and problem+json handlers still apply)."""
+    return [Route(POSTS_PATH, board_posts, methods=["GET"])]
 
 
 def page_json(page: dict[str, Any]) -> bytes:
