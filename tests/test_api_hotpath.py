@@ -131,3 +131,10 @@ def test_the_plain_posts_route_keeps_cors_and_methods(
         assert r.headers["access-control-allow-origin"] == "https://app.example"
         assert c.post("/v1/boards/demo/posts", json={}).status_code == 405
         assert_problem(c.get("/v1/boards/nope/posts"), 404, "nope")
+        # FastAPI's route, behind the plain one, still describes it in /docs
+        op = c.get("/openapi.json").json()["paths"]["/v1/boards/{board}/posts"]["get"]
+    assert [p["name"] for p in op["parameters"]] == ["board", "limit", "cursor", "since", "q"]
+    assert op["security"] == [{"HTTPBearer": []}]
+    assert op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "PostPage"
+    )
