@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from noticecrawler.api import queries
 from noticecrawler.api.auth import Caller, State, bearer_token, principal_for
+from noticecrawler.api.config import ApiConfig
 from noticecrawler.api.jsonresp import json_response
 from noticecrawler.api.models import Board, PostDetail, PostPage
 from noticecrawler.api.problems import Problem
@@ -76,16 +77,16 @@ def _invalid(field: str, message: str) -> Problem:
     )
 
 
-def _limit(value: str | None, cfg: Any) -> int:
+def _limit(value: str | None, cfg: ApiConfig) -> int:
     if value is None:
-        return int(cfg.page_size)
+        return cfg.page_size
     try:
         limit = int(value)
     except ValueError:
         raise _invalid("limit", "Input should be a valid integer") from None
     if limit < 1:
         raise _invalid("limit", "Input should be greater than or equal to 1")
-    return min(limit, int(cfg.max_page_size))
+    return min(limit, cfg.max_page_size)
 
 
 def _since(value: str | None) -> datetime | None:
@@ -100,18 +101,24 @@ def _since(value: str | None) -> datetime | None:
     return since
 
 
+#: the longest title search
+Q_MAX_LENGTH = 200
+
+
 def _q(value: str | None) -> str | None:
     if value is not None and len(value) > Q_MAX_LENGTH:
         raise _invalid("q", f"String should have at most {Q_MAX_LENGTH} characters")
     return value.strip() if value else None
 
 
-Q_MAX_LENGTH = 200
-
-
 def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}  # fmt: skip
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 #: the posts endpoint reads its parameters itself (below); this is their OpenAPI description
