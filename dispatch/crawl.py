@@ -174,12 +174,16 @@ def run_crawl(
             daemon=False,
         )
         # the parent's objects stay out of the crawl process's garbage collections: a full
-        # collection would write to every inherited object and copy its page (copy-on-write)
-        gc.freeze()
+        # collection would write to every inherited object and copy its page (copy-on-write).
+        # Not when this process froze objects itself (unfreezing would undo that).
+        ours = gc.get_freeze_count() == 0
+        if ours:
+            gc.freeze()
         try:
             process.start()
         finally:
-            gc.unfreeze()
+            if ours:
+                gc.unfreeze()
         sender.close()
         got: list[dict[str, Any] | None] = []
         try:
