@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import tempfile
 import time
 import urllib.request
@@ -88,6 +89,39 @@ class _Remote:
         self.token_url = f"http://127.0.0.1:{port}/token"
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(roots: list[int]) -> float:
+    """CPU seconds used so far by the processes under ``roots`` (pids), from /proc: each
+    process' user + system time and that of its children it has reaped."""
+    stats: dict[int, tuple[int, int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                raw = Path(f"/proc/{name}/stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            fields = raw[raw.rindex(")") + 2 :].split()
+            stats[int(name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo, seen = 0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        total += stats[pid][1]
+        todo.extend(children.get(pid, ()))
+    return total / _TICK
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def _post(db: Any, n: int) -> int:
     row = db.execute(
         "INSERT INTO posts (board, post_id, title, url) VALUES ('cse', %s, '학사 공지', "
@@ -154,6 +188,13 @@ def compare(
                     f"{'devices':>8}{'batched push/s':>16}{'first push s':>14}{'then push/s':>13}"
                     f"{'per-user push/s':>17}{'ratio':>8}"
                 )
+                trees = {
+                    "notifier": [notifier.proc.pid],
+                    "postgres": [pg.get_pid()],
+                    "fake FCM": [server.pid],
+                    "redis": [broker.proc.pid],
+                }
+                cpu_notes: list[str] = []
                 offset = 0
                 for n in sizes:
                     tokens = [f"d{offset + i}" for i in range(n)]
@@ -162,15 +203,26 @@ def compare(
                     add_users(db, tokens, ["공지"])
                     post = _post(db, n)
                     before = _received(port)
+                    cpu_before = {k: tree_cpu(v) for k, v in trees.items()}
                     started = time.perf_counter()
                     send_notify_task(post, {"CELERY_BROKER_URL": broker.url})
                     wait_for(lambda b=before: _received(port) > b, 3600, "first push", 0.01)
                     first = time.perf_counter() - started
                     wait_for(lambda b=before, n=n: _received(port) - b >= n, 3600, "batched", 0.05)
                     elapsed = time.perf_counter() - started
+                    cpu = {k: tree_cpu(v) - cpu_before[k] for k, v in trees.items()}
                     batched = n / elapsed
                     steady = (n - 1) / (elapsed - first)
+                    cpu_notes.append(
+                        f"{n:>8}  CPU µs/push: "
+                        + "  ".join(f"{k} {1e6 * v / n:.0f}" for k, v in cpu.items())
+                        + f"  all {1e6 * sum(cpu.values()) / n:.0f}"
+                        + f"  ({sum(cpu.values()) / elapsed:.2f} cores busy; load {_load()})"
+                    )
                     m = min(n, baseline_max)
+                    if m <= 0:
+                        print(f"{n:>8}{batched:>16.0f}{first:>14.2f}{steady:>13.0f}", flush=True)
+                        continue
                     users = [
                         r["id"]
                         for r in db.execute(
@@ -188,8 +240,11 @@ def compare(
                     ratio = batched / baseline
                     print(
                         f"{n:>8}{batched:>16.0f}{first:>14.2f}{steady:>13.0f}"
-                        f"{baseline:>17.0f}{ratio:>7.1f}x{note}"
+                        f"{baseline:>17.0f}{ratio:>7.1f}x{note}",
+                        flush=True,
                     )
+                for line in cpu_notes:
+                    print(line)
         finally:
             if dispatch is not None:
                 dispatch.stop_all()

@@ -191,20 +191,25 @@ def claim(
     )
 
 
-def renew_lease(conn: psycopg.Connection[Any], claim_id: str, lease_seconds: float) -> int:
-    """The rows of this claim still being pushed stay ours ``lease_seconds`` more."""
+def renew_lease(
+    conn: psycopg.Connection[Any], claim_id: str, lease_seconds: float, ids: Sequence[int]
+) -> int:
+    """The rows of this claim still being pushed stay ours ``lease_seconds`` more. ``ids``:
+    the rows the claim took (those already recorded are no longer its own and stay as they
+    are); looked up by primary key — finding them by ``claim_id`` walked every open row of
+    the table, each time (a 100k-device post: ~27 ms of PostgreSQL's CPU per renewal)."""
     cur = conn.execute(
         """
         WITH ours AS (
             SELECT id FROM notifications
-            WHERE claim_id = %(claim_id)s AND status = 'sending'
+            WHERE id = ANY(%(ids)s) AND claim_id = %(claim_id)s AND status = 'sending'
             ORDER BY id
             FOR UPDATE SKIP LOCKED
         )
         UPDATE notifications n SET lease_until = now() + make_interval(secs => %(lease)s)
         FROM ours WHERE n.id = ours.id
         """,
-        {"claim_id": claim_id, "lease": float(lease_seconds)},
+        {"claim_id": claim_id, "lease": float(lease_seconds), "ids": list(ids)},
     )
     return cur.rowcount
 
