@@ -22,6 +22,7 @@ import json
 import queue
 import ssl
 import threading
+import time
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -65,10 +66,15 @@ _Template = tuple[bytes, bytes] | None
 class _AccessTokens:
     """One OAuth access token for every thread and batch of the process."""
 
+    #: google-auth's ``valid`` (a clock read and a date comparison) is asked at most this
+    #: often, not once per push; it already counts minutes of margin before the expiry
+    RECHECK_SECONDS = 1.0
+
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
         self._lock = threading.Lock()
         self._request = google.auth.transport.requests.Request()
+        self._valid: tuple[str, float] | None = None  # (token, valid until this monotonic)
 
     def get(self, stale: str | None = None) -> str:
         """A valid access token, refreshed when expired or when it is ``stale`` (got a 401)."""
@@ -76,7 +82,16 @@ class _AccessTokens:
             creds = self.credentials
             if not creds.valid or creds.token == stale:
                 creds.refresh(self._request)
-            return str(creds.token)
+            token = str(creds.token)
+            self._valid = (token, time.monotonic() + self.RECHECK_SECONDS)
+            return token
+
+    def cached(self, stale: str | None = None) -> str | None:
+        """The token, when it was valid a moment ago and is not ``stale``; else None."""
+        known = self._valid
+        if known is not None and known[0] != stale and time.monotonic() < known[1]:
+            return known[0]
+        return None
 
     def fresh(self, stale: str | None = None) -> bool:
         """Whether :meth:`get` would answer without a (blocking) refresh."""
@@ -130,6 +145,7 @@ class FcmSender:
         self.project_id = check_project_id(project)  # also one read from the credentials
         self.url = f"{endpoint}/{self.project_id}/messages:send"
         self.tokens = _AccessTokens(credentials)
+        self._headers: dict[str, dict[str, str]] = {}
         #: pyfcm, for its public parse_payload only
         self.fcm = FCMNotification(credentials=credentials, project_id=self.project_id)
         self.android_channel = android_channel
@@ -214,20 +230,23 @@ class FcmSender:
         chunks: queue.SimpleQueue[list[tuple[int, SendResult]] | None] = queue.SimpleQueue()
 
         async def send_all() -> None:
-            gate = asyncio.Semaphore(limit)
             templates: dict[int, _Template] = {}
             done: list[tuple[int, SendResult]] = []
+            todo = iter(enumerate(items))
 
-            async def one(index: int, token: str, kwargs: Mapping[str, Any]) -> None:
-                await budget.acquire()
-                payload = self._payload(token, kwargs, templates)
-                done.append((index, await self._send(payload, gate)))
-                if len(done) >= step:
-                    chunks.put(done.copy())
-                    done.clear()
+            async def lane() -> None:
+                # `limit` lanes take the items one after another from the shared iterator:
+                # `limit` pushes in flight, without a task and a semaphore per push
+                for index, (_, token, kwargs) in todo:
+                    await budget.acquire()
+                    payload = self._payload(token, kwargs, templates)
+                    done.append((index, await self._send(payload)))
+                    if len(done) >= step:
+                        chunks.put(done.copy())
+                        done.clear()
 
             try:
-                await asyncio.gather(*(one(i, t, kw) for i, (_, t, kw) in enumerate(items)))
+                await asyncio.gather(*(lane() for _ in range(min(limit, len(items)))))
                 if done:
                     chunks.put(done)
             finally:
@@ -284,31 +303,39 @@ class FcmSender:
         head, _, tail = whole.partition(mark)
         return head, tail
 
-    async def _send(self, payload: bytes | SendResult, gate: asyncio.Semaphore) -> SendResult:
+    async def _send(self, payload: bytes | SendResult) -> SendResult:
         if isinstance(payload, SendResult):
             return payload
         stale: str | None = None
-        async with gate:
-            for attempt in range(2):
-                url = self.url
-                try:
-                    access = await self._access_token(stale)
-                except google.auth.exceptions.GoogleAuthError as exc:
-                    return SendResult(Outcome.RETRY, error=f"credentials refresh failed: {exc!r}")
+        for attempt in range(2):
+            try:
+                access = await self._access_token(stale)
+            except google.auth.exceptions.GoogleAuthError as exc:
+                return SendResult(Outcome.RETRY, error=f"credentials refresh failed: {exc!r}")
+            headers = self._headers.get(access)
+            if headers is None:  # one dict per access token, not one per push
                 headers = {"Content-Type": "application/json", "Authorization": f"Bearer {access}"}
-                try:
-                    reply = await self.transport.post(url, payload, headers)
-                except HeaderError as exc:  # the access token: a credentials problem
-                    return SendResult(Outcome.RETRY, error=f"request not built: {exc}")
-                except NETWORK_ERRORS as exc:
-                    return SendResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
-                if attempt == 0 and is_auth_failure(reply.status, parse_error(reply.body)):
-                    stale = access  # refresh the token and send once more
-                    continue
-                break
+                self._headers = {access: headers}
+            try:
+                reply = await self.transport.post(self.url, payload, headers)
+            except HeaderError as exc:  # the access token: a credentials problem
+                return SendResult(Outcome.RETRY, error=f"request not built: {exc}")
+            except NETWORK_ERRORS as exc:
+                return SendResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
+            if (
+                attempt == 0
+                and reply.status == 401
+                and is_auth_failure(reply.status, parse_error(reply.body))
+            ):
+                stale = access  # refresh the token and send once more
+                continue
+            break
         return classify(reply.status, reply.headers, reply.body)
 
     async def _access_token(self, stale: str | None) -> str:
+        token = self.tokens.cached(stale)
+        if token is not None:
+            return token
         if self.tokens.fresh(stale):
             return self.tokens.get(stale)
         # a refresh is a blocking HTTP call to Google: not on the transport's loop
