@@ -52,7 +52,8 @@ POST = {"id": 1, "board": "cse", "title": "2학기 국가장학금 신청 안내
 
 def serve(delay: float, folder: str, ready: Any, stop: Any) -> None:
     cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
-    with FakeFcm(token=TOKEN, project=PROJECT, delay=delay, tls=server_tls(cert, key)) as fake:
+    tls = server_tls(cert, key)
+    with FakeFcm(token=TOKEN, project=PROJECT, delay=delay, tls=tls, lean=True) as fake:
         ready.put(fake.port)
         stop.wait()
 

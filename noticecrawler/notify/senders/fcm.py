@@ -63,6 +63,20 @@ _PLACEHOLDER = "\x00fcm-token\x00"
 _Template = tuple[bytes, bytes] | None
 
 
+class _VerifyingRequest(google.auth.transport.requests.Request):
+    """google-auth's requests transport, checking the OAuth endpoint's certificate against
+    FCM_CA_FILE (given per call: REQUESTS_CA_BUNDLE in the environment would override a
+    session-wide setting)."""
+
+    def __init__(self, ca_file: str) -> None:
+        super().__init__()
+        self.ca_file = ca_file
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("verify", self.ca_file)
+        return super().__call__(*args, **kwargs)
+
+
 class _AccessTokens:
     """One OAuth access token for every thread and batch of the process."""
 
@@ -70,10 +84,12 @@ class _AccessTokens:
     #: often, not once per push; it already counts minutes of margin before the expiry
     RECHECK_SECONDS = 1.0
 
-    def __init__(self, credentials: Credentials) -> None:
+    def __init__(self, credentials: Credentials, ca_file: str = "") -> None:
         self.credentials = credentials
         self._lock = threading.Lock()
-        self._request = google.auth.transport.requests.Request()
+        self._request = (
+            _VerifyingRequest(ca_file) if ca_file else google.auth.transport.requests.Request()
+        )
         self._valid: tuple[str, float] | None = None  # (token, valid until this monotonic)
 
     def get(self, stale: str | None = None) -> str:
@@ -102,6 +118,14 @@ class _AccessTokens:
         self._request.session.close()
 
 
+def _trusting(ca_file: str) -> ssl.SSLContext:
+    """A verifying TLS context that trusts the CAs of ``ca_file`` (FCM_CA_FILE)."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"FCM_CA_FILE {ca_file!r}: not a readable PEM CA bundle ({exc})") from None
+
+
 class FcmSender:
     """Sends pushes to FCM HTTP v1; every call returns within the timeouts, never sleeps."""
 
@@ -122,9 +146,12 @@ class FcmSender:
         ssl_context: ssl.SSLContext | None = None,
         http2: bool = True,
         h2c: bool = False,
+        ca_file: str = "",
     ) -> None:
         """``proxy``/``no_proxy``: HTTPS_PROXY and NO_PROXY (settings hands them over);
         ``ssl_context``: a verifying context with more trusted CAs (tests, benches);
+        ``ca_file``: FCM_CA_FILE, a PEM bundle of the CAs trusted instead of the system's, for
+        FCM and for the OAuth token endpoint;
         ``http2``: offer HTTP/2 by ALPN (FCM takes it); ``h2c``: HTTP/2 on a plain-http
         endpoint with prior knowledge (a test server)."""
         if not (credentials_file or credentials):
@@ -144,7 +171,9 @@ class FcmSender:
             raise ValueError("FCM project id missing (FCM_PROJECT_ID)")
         self.project_id = check_project_id(project)  # also one read from the credentials
         self.url = f"{endpoint}/{self.project_id}/messages:send"
-        self.tokens = _AccessTokens(credentials)
+        if ca_file and ssl_context is None:
+            ssl_context = _trusting(ca_file)
+        self.tokens = _AccessTokens(credentials, ca_file)
         self._headers: dict[str, dict[str, str]] = {}
         #: pyfcm, for its public parse_payload only
         self.fcm = FCMNotification(credentials=credentials, project_id=self.project_id)
