@@ -181,9 +181,10 @@ def post_outcomes(conn: psycopg.Connection[Any], post_id: int) -> list[dict[str,
     return _rows(
         conn,
         """
-        SELECT n.device_id, d.user_id, d.platform, d.fcm_token, n.subscription_id, n.status,
-               n.attempts, n.message_name, n.error, n.next_attempt_at, n.updated_at
+        SELECT n.device_id, d.user_id, d.platform, d.fcm_token, s.id AS subscription_id,
+               n.status, n.attempts, n.message_name, n.error, n.next_attempt_at, n.updated_at
         FROM notifications n JOIN devices d ON d.id = n.device_id
+        LEFT JOIN subscriptions s ON s.id = n.subscription_id
         WHERE n.post_id = %s ORDER BY n.device_id
         """,
         (post_id,),

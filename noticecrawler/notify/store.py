@@ -317,7 +317,7 @@ def due_rows(
             """
         WITH due AS (
             SELECT id FROM notifications
-            WHERE status IN ('queued', 'retry', 'sending')
+            WHERE is_open AND status IN ('queued', 'retry', 'sending')
               AND (requeue_at IS NULL OR requeue_at <= now())
               AND CASE status
                       WHEN 'sending' THEN lease_until < now()
