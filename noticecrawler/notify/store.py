@@ -175,7 +175,8 @@ def claim(
         .execute(
             """
         WITH mine AS (
-            SELECT n.id FROM notifications n JOIN devices d ON d.id = n.device_id AND d.active
+            SELECT n.id, d.fcm_token, d.platform
+            FROM notifications n JOIN devices d ON d.id = n.device_id AND d.active
             WHERE n.post_id = %(post_id)s AND n.device_id = ANY(%(device_ids)s)
               AND CASE n.status
                       WHEN 'queued' THEN true
@@ -190,9 +191,8 @@ def claim(
             status = 'sending', attempts = n.attempts + 1, claim_id = %(claim_id)s,
             lease_until = now() + make_interval(secs => %(lease)s), requeue_at = NULL,
             updated_at = now()
-        FROM mine, devices d
-        WHERE n.id = mine.id AND d.id = n.device_id
-        RETURNING n.id, n.device_id, n.attempts, d.fcm_token, d.platform
+        FROM mine WHERE n.id = mine.id
+        RETURNING n.id, n.device_id, n.attempts, mine.fcm_token, mine.platform
         """,
             {
                 "post_id": post_id,
