@@ -199,7 +199,7 @@ FEED_EXPORT_ENCODING = "utf-8"
 
 # --- notifications (see docs/notifications.md) ------------------------------------------------
 #: devices per send_batch task (one Celery message per this many pushes)
-NOTIFY_BATCH_SIZE = 1000
+NOTIFY_BATCH_SIZE = 2000
 #: pushes in flight at once inside one send_batch task (keep-alive connections): with FCM
 #: answering in ~tens of ms, a process pushes about this many per RTT (200 per process: a
 #: 2-process node reaches ~10k/s, FCM's quota, at a 40 ms round trip)

@@ -78,7 +78,7 @@ def test_retry_delay_is_backoff_or_retry_after_whichever_longer_capped() -> None
 
 
 def test_config_reads_settings_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert from_settings().batch_size == 1000
+    assert from_settings().batch_size == 2000
     monkeypatch.setattr(noticecrawler.settings, "NOTIFY_BATCH_SIZE", 250, raising=False)
     assert from_settings().batch_size == 250
 
