@@ -3,6 +3,7 @@
     python bench/bench_fanout.py [--devices 10000 100000] [--delay-ms 5 40] [--baseline-max 10000]
         [--protocols h1 h1-tls h2-tls] [--concurrency N] [--record-every N] [--batch-size N]
     python bench/bench_fanout.py --clients [--delay-ms 5 40] [--messages 5000]
+    python bench/bench_fanout.py --sql [--devices 50000]
 
 Default (``bench_workers.py``), once per ``--delay-ms``: a real PostgreSQL (embedded), Redis
 and Celery worker processes push one post to N devices through the fake FCM (another process,
@@ -15,7 +16,9 @@ NOTIFY_SEND_CONCURRENCY / NOTIFY_RECORD_EVERY / NOTIFY_BATCH_SIZE in the workers
 deployed settings). Each run also prints the CPU per push of every process tree (from /proc)
 and the notifier's peak RSS. ``--clients`` compares the candidate HTTP clients alone
 (bench_clients.py: today's transport over HTTP/1.1 and HTTP/2, aiohttp, httpx with HTTP/2,
-firebase-admin's send_each_async), over TLS with ALPN as FCM offers it.
+firebase-admin's send_each_async), over TLS with ALPN as FCM offers it. ``--sql``: PostgreSQL's
+CPU per push for the planned insert, the claim and the record alone, the schema before
+migration 0009 side by side with today's (bench_workers.sql_costs).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", "--client", action="store_true", help="the clients only")
+    parser.add_argument("--sql", action="store_true", help="PostgreSQL's cost per push only")
     parser.add_argument("--delay-ms", type=float, nargs="+", default=[5.0, 40.0])
     parser.add_argument("--devices", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--baseline-max", type=int, default=10_000)
@@ -53,7 +57,12 @@ def main() -> None:
         sys.argv += ["--messages", str(args.messages)]
         bench_clients.main()
         return
-    from bench.bench_workers import compare
+    from bench.bench_workers import compare, sql_costs
+
+    if args.sql:
+        for devices in args.devices:
+            sql_costs(devices)
+        return
 
     overrides = {
         name: value

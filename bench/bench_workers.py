@@ -309,3 +309,105 @@ def compare(
             pg.cleanup()
             stop.set()
             server.join(timeout=10)
+
+
+#: statements that put notifications back as migrations 0002–0008 left it (before 0009)
+_BEFORE_0009 = [
+    "CREATE INDEX notifications_open_idx ON notifications (post_id, device_id)"
+    " WHERE status IN ('queued', 'sending', 'retry')",
+    "CREATE INDEX notifications_subscription_idx ON notifications (subscription_id)"
+    " WHERE subscription_id IS NOT NULL",
+    "ALTER TABLE notifications ADD CONSTRAINT notifications_subscription_id_fkey"
+    " FOREIGN KEY (subscription_id) REFERENCES subscriptions (id) ON DELETE SET NULL",
+    "DROP INDEX notifications_due_idx",
+    "CREATE INDEX notifications_due_idx ON notifications (id)"
+    " WHERE status IN ('queued', 'sending', 'retry')",
+    "ALTER TABLE notifications DROP COLUMN is_open",
+    "ALTER TABLE notifications SET (fillfactor = 100)",
+]
+
+
+def sql_costs(devices: int, rounds: int = 2) -> None:
+    """PostgreSQL's CPU per push for the three row writes of a push (the planned insert, the
+    claim by batches of 500, the record by chunks of 256), measured in the backend's /proc
+    entry, side by side: the schema before migration 0009 and today's. Each variant runs in a
+    transaction rolled back at the end."""
+    import tempfile
+    import uuid
+
+    from psycopg.conninfo import make_conninfo
+
+    from noticecrawler.db import connect, embedded, migrate
+    from noticecrawler.notify import store
+
+    home = tempfile.mkdtemp(prefix="bench-sql-")
+    url = embedded.postgres_url(home)
+    try:
+        with connect(url, autocommit=True) as admin:
+            admin.execute("CREATE DATABASE bench_sql")
+        db = connect(make_conninfo(url, dbname="bench_sql"), autocommit=True)
+        migrate.upgrade(db)
+        db.execute("INSERT INTO users (id) SELECT g FROM generate_series(1, %s) g", (devices,))
+        db.execute(
+            "INSERT INTO devices (user_id, fcm_token, platform)"
+            " SELECT g, 't' || g, 'android' FROM generate_series(1, %s) g",
+            (devices,),
+        )
+        db.execute(
+            "INSERT INTO subscriptions (user_id, keywords)"
+            " SELECT g, '{x}' FROM generate_series(1, %s) g",
+            (devices,),
+        )
+        subs = [r["id"] for r in db.execute("SELECT id FROM subscriptions ORDER BY id")]
+        stat = Path(f"/proc/{db.execute('SELECT pg_backend_pid() p').fetchone()['p']}/stat")
+
+        def cpu() -> float:
+            raw = stat.read_text()
+            fields = raw[raw.rindex(")") + 2 :].split()
+            return (int(fields[11]) + int(fields[12])) / _TICK
+
+        print(f"{devices} pushes of one post, PostgreSQL backend CPU µs per push:")
+        print(" schema        plan  claim  record   all  HOT updates   load")
+        for k in range(rounds * 2):
+            name, before = ("before 0009", True) if k % 2 == 0 else ("0009", False)
+            db.execute("BEGIN")
+            for statement in _BEFORE_0009 if before else []:
+                db.execute(statement)
+            # the rows of the round before were rolled back: dead until a vacuum, and analyzed
+            # with them the table looks empty to the planner, whose claim plan then walks it
+            # per device (milliseconds per row); a fresh table instead
+            db.execute("TRUNCATE notifications")
+            post = _post(db, 10_000 + k)
+            db.execute("ANALYZE notifications")
+            t0 = cpu()
+            devs: list[int] = []
+            for i in range(0, devices, 5000):
+                devs += store.insert_notifications(db, post, subs[i : i + 5000])
+            t1 = cpu()
+            claims = []
+            for i in range(0, devices, 500):
+                claim_id = str(uuid.uuid4())
+                claims.append((claim_id, store.claim(db, post, devs[i : i + 500], claim_id, 60)))
+            t2 = cpu()
+            for claim_id, rows in claims:
+                for j in range(0, len(rows), 256):
+                    outcomes = [
+                        {"id": r["id"], "status": "sent", "message_name": "projects/p/messages/1"}
+                        for r in rows[j : j + 256]
+                    ]
+                    store.record_outcomes(db, claim_id, outcomes)
+            t3 = cpu()
+            hot = db.execute(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+                " WHERE relname = 'notifications'"
+            ).fetchone()
+            db.execute("ROLLBACK")
+            per = [1e6 * x / devices for x in (t1 - t0, t2 - t1, t3 - t2, t3 - t0)]
+            print(
+                f" {name:12} {per[0]:5.0f}  {per[1]:5.0f}  {per[2]:6.0f}  {per[3]:4.0f}"
+                f"  {hot['n_tup_hot_upd']:5} of {hot['n_tup_upd']:6}  {_load()}",
+                flush=True,
+            )
+        db.close()
+    finally:
+        embedded.stop_postgres(home)
