@@ -138,11 +138,31 @@ class Meter:
         }
 
 
-def pg_written(db: Any) -> int:
-    """Bytes PostgreSQL wrote: WAL plus data pages (checkpointer, bgwriter, backends)."""
-    wal = db.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()["wal_bytes"]
-    pages = db.execute("SELECT coalesce(sum(write_bytes), 0) AS b FROM pg_stat_io").fetchone()["b"]
-    return int(wal) + int(pages)
+def pg_written(db: Any) -> dict[str, int]:
+    """Bytes PostgreSQL wrote (``pg_stat_io``, PostgreSQL 18: WAL included): its WAL writes
+    (each commit rewrites the WAL page it ends on) and data pages (checkpointer, bgwriter,
+    backends). ``pg_stat_wal``'s ``wal_bytes`` is the WAL generated, not written: not added."""
+    rows = db.execute(
+        "SELECT object = 'wal' AS wal, coalesce(sum(write_bytes), 0) AS b FROM pg_stat_io "
+        "GROUP BY 1"
+    ).fetchall()
+    out = {"postgres WAL": 0, "postgres data pages": 0}
+    for r in rows:
+        out["postgres WAL" if r["wal"] else "postgres data pages"] += int(r["b"])
+    return out
+
+
+def wal_stats(db: Any) -> dict[str, int]:
+    """WAL generated (records, full-page images, bytes) and WAL writes (flushes)."""
+    row = db.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal").fetchone()
+    writes = db.execute(
+        "SELECT coalesce(sum(writes), 0) AS w FROM pg_stat_io WHERE object = 'wal'"
+    ).fetchone()["w"]
+    return {**{k: int(v) for k, v in row.items()}, "wal_writes": int(writes)}
+
+
+def files_written(db: Any, redis_url: str) -> dict[str, int]:
+    return {**pg_written(db), "redis AOF": redis_aof(redis_url)}
 
 
 def redis_aof(url: str) -> int:
@@ -236,13 +256,16 @@ def run_noticecrawler(
         first = db.execute("SELECT coalesce(max(id), 0) AS m FROM crawl_runs").fetchone()["m"]
         hits0 = list_hits(demo, proxy, boards)
         log0 = worker.logfile.stat().st_size
-        files0 = pg_written(db) + redis_aof(urls["redis"])
+        files0 = files_written(db, urls["redis"])
+        wal0 = wal_stats(db)
         meter.start()
         time.sleep(window)
         used = meter.stop()
         hits = list_hits(demo, proxy, boards) - hits0
         log_bytes = worker.logfile.stat().st_size - log0
-        files = pg_written(db) + redis_aof(urls["redis"]) - files0 + log_bytes
+        files1 = files_written(db, urls["redis"])
+        wal1 = wal_stats(db)
+        files = {k: files1[k] - files0[k] for k in files0} | {"worker log": log_bytes}
         row = db.execute(
             "SELECT count(*) AS runs, coalesce(sum(new), 0) AS new, "
             "coalesce(sum(errors), 0) AS errors, coalesce(sum(not_modified), 0) AS nm, "
@@ -265,7 +288,9 @@ def run_noticecrawler(
         "cpu_ms": {n: 1000 * c / checks for n, (c, _) in used.items()},
         "disk_kb": {n: w / 1024 / checks for n, (_, w) in used.items()},
         "log_kb": log_bytes / 1024 / checks,
-        "file_kb": files / 1024 / checks,
+        "file_kb": sum(files.values()) / 1024 / checks,
+        "files_kb": {k: v / 1024 / checks for k, v in files.items()},
+        "wal": {k: (wal1[k] - wal0[k]) / checks for k in wal0},
         "alarms": int(row["new"]) + int(edited),
         "failed": int(row["failed"]),
         "not_modified": int(row["nm"]),
@@ -364,6 +389,7 @@ def run_cdio(
         "disk_kb": {n: w / 1024 / checks for n, (_, w) in used.items()},
         "log_kb": 0.0,
         "file_kb": files / 1024 / checks,
+        "files_kb": {"datastore": files / 1024 / checks},
         "alarms": changes,
         "failed": 0,
         "not_modified": 0,
@@ -402,6 +428,17 @@ def table(title: str, results: dict[str, dict[str, Any] | str]) -> None:
         )
     line("  of which the worker log (KB)", lambda r: f"{r['log_kb']:.1f}")
     line("bytes written to files (KB) *", lambda r: f"{r['file_kb']:.1f}")
+    files = sorted({k for r in results.values() if not isinstance(r, str) for k in r["files_kb"]})
+    for part in files:
+        line(f"  {part}", lambda r, p=part: f"{r['files_kb'].get(p, 0):.1f}")
+    line(
+        "  WAL records / FPI / writes",
+        lambda r: (
+            "{wal_records:.1f} / {wal_fpi:.2f} / {wal_writes:.2f}".format(**r["wal"])
+            if "wal" in r
+            else ""
+        ),
+    )
     line("false alarms", lambda r: r["alarms"])
     line("runs not finished", lambda r: r["failed"])
     for n, r in results.items():
@@ -503,7 +540,7 @@ def main() -> int:
     print(
         "\n* disk writes: the kernel's write_bytes (a page-cache folio dirtied counts whole: on a "
         "kernel with large folios one 8 KB WAL write of a commit may count 1 MB); bytes written "
-        "to files: PostgreSQL's WAL and page writes (pg_stat_wal, pg_stat_io), the Redis AOF's "
+        "to files: PostgreSQL's WAL and page writes (pg_stat_io), the Redis AOF's "
         "growth and the worker log (changedetection.io: its datastore's growth)"
     )
     print("\ngoals:\n  " + "\n  ".join(goals))
