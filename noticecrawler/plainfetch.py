@@ -29,6 +29,7 @@ class Slots:
         delay = max(0.0, settings.getfloat("HOST_DELAY", 1.0))
         lease = settings.getfloat("DOWNLOAD_TIMEOUT", 180) + 10
         self.args = (concurrency, int(delay * 1000), int(lease * 1000))
+        self.delay = delay
 
     @staticmethod
     def keys(host: str) -> tuple[str, str]:

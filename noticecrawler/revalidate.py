@@ -162,9 +162,14 @@ def check_boards(
     while pending:
         waiting: list[_Pending] = []
         wake = deadline
+        full: set[str] = set()  # hosts that said "wait" in this pass: their boards wait too
         for item in pending:
+            if item.host in full:
+                waiting.append(item)
+                continue
             seconds = slots.try_acquire(item.host, token)
             if seconds > 0:
+                full.add(item.host)
                 if time.monotonic() + seconds > deadline:
                     batch.busy.append(item.board.name)
                 else:
@@ -177,6 +182,9 @@ def check_boards(
                 fetched = fetch(settings, item.board.start_url, item.cached.validators, timeout)
             finally:
                 slots.release(item.host, token)
+            # the host's next request waits its delay from now (politeness._RELEASE)
+            full.add(item.host)
+            wake = min(wake, time.monotonic() + slots.delay)
             run = _decide(item, fetched, slots, cap)
             if run is None:
                 batch.crawl.append(item.board.name)
