@@ -16,11 +16,11 @@ import redis
 
 from dispatch.config import DispatchConfig
 from dispatch.crawl import crawl_settings, run_crawl
-from dispatch.due import claim_due
+from dispatch.due import claim_due, lock_boards, unlock_boards
 from dispatch.interrupts import held_back
 from dispatch.lock import BoardLock, client
 from dispatch.schedule import board_slots, catalog_boards
-from noticecrawler import boardlock, preflight, revalidate
+from noticecrawler import preflight, revalidate
 from noticecrawler.db import kept_connection
 from noticecrawler.db.settings import database_url, redact
 from noticecrawler.preflight import CrawlNotStarted
@@ -142,13 +142,7 @@ def check_due(
     due = claim_due(redis_client, board_slots(boards.values(), time.time() if now is None else now))
     if not due:
         return {"due": 0}
-    # the boards' locks, taken and released in one round trip each
-    pipe = redis_client.pipeline(transaction=False)
-    for name in due:
-        pipe.eval(
-            boardlock._ACQUIRE, 1, boardlock.PREFIX + name, token, int(cfg.lock_expire * 1000)
-        )
-    mine = [name for name, holder in zip(due, pipe.execute(), strict=True) if not holder]
+    mine = lock_boards(redis_client, due, token, cfg.lock_expire)
     batch = revalidate.Batch(crawl=list(mine))
     try:
         settings = _batch_settings(cfg, cfg.soft_time_limit)
@@ -163,10 +157,7 @@ def check_due(
                        len(batch.crawl))  # fmt: skip
     finally:
         with suppress(redis.RedisError):  # the lock store went away: the locks expire
-            pipe = redis_client.pipeline(transaction=False)
-            for name in mine:
-                pipe.eval(boardlock._RELEASE, 1, boardlock.PREFIX + name, token)
-            pipe.execute()
+            unlock_boards(redis_client, mine, token)
     for name in batch.crawl:
         send_crawl(boards[name], False)
     for name in batch.busy:
