@@ -176,8 +176,13 @@ def check_boards(
                     waiting.append(item)
                     wake = min(wake, time.monotonic() + seconds)
                 continue
-            # a slow answer leaves the crawl its time: the GET gets a share of the budget
-            timeout = min(settings.getfloat("DOWNLOAD_TIMEOUT", 20), max(wait / 4, 1.0))
+            # a slow answer leaves the crawl its time: the GET gets a share of the budget, and
+            # never more than what is left of it
+            timeout = min(
+                settings.getfloat("DOWNLOAD_TIMEOUT", 20),
+                max(wait / 4, 1.0),
+                max(0.1, deadline - time.monotonic()),
+            )
             try:
                 fetched = fetch(settings, item.board.start_url, item.cached.validators, timeout)
             finally:
