@@ -183,14 +183,14 @@ def test_beat_sends_batched_checks(tmp_path, redis, database_url, demo_server, d
     try:
         worker = d.worker("crawler1", "crawl_tasks", 2)
         beat = d.beat()
-        wait_for(lambda: len(runs(db, "tick")) >= 4, 40, "4 runs of `tick`", 0.3)
+        wait_for(lambda: len(runs(db, "tick")) >= 3, 40, "3 runs of `tick`", 0.3)
         log = worker.log()
         assert "Task dispatch.check_due[" in log
         # the first crawl (one more when a check came while it was still queued); every other
         # run was a check in the batch, answered 304
         done = runs(db, "tick")
         assert 1 <= crawls_received(log) <= 2 < len(done), (crawls_received(log), len(done))
-        assert sum(r["not_modified"] for r in done) >= 2
+        assert sum(r["not_modified"] for r in done) >= 1
         beat_log = (tmp_path / "beat.log").read_text()
         assert "Sending due task check-due (dispatch.check_due)" in beat_log
         assert "dispatch.crawl_site" not in beat_log
