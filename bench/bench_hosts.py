@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +40,47 @@ from tests.dispatch_helpers import make_dispatch, redis_server  # noqa: E402
 from tests.hosts_helpers import HostServer, board_row  # noqa: E402
 
 DELAY = 1.0
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process tree: each live process's own time and that of the children it
+    reaped (a crawl process is counted in its pool process once it has been joined)."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += sum(int(v) for v in fields[11:15]) / TICK
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(tree_cpu(int(c)) for c in f.read().split())
+    except OSError:
+        pass  # exited meanwhile: counted in its parent once reaped
+    return total
+
+
+def own_cpu(pid: int) -> float:
+    """CPU seconds of one process alone (not its children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:13]) / TICK
+
+
+def pool_faults(worker: int) -> int:
+    """Minor page faults of a worker's pool processes themselves (copy-on-write after each fork
+    included; not their children's)."""
+    total = 0
+    for task in os.listdir(f"/proc/{worker}/task"):
+        with open(f"/proc/{worker}/task/{task}/children") as f:
+            for child in f.read().split():
+                with open(f"/proc/{child}/stat") as g:
+                    total += int(g.read().rsplit(")", 1)[1].split()[7])
+    return total
+
+
+def postmaster_pid(data: Path) -> int:
+    pidfile = next(data.rglob("postmaster.pid"))
+    return int(pidfile.read_text().split()[0])
 
 
 def fresh_db(admin: str, name: str) -> str:
@@ -51,7 +93,9 @@ def fresh_db(admin: str, name: str) -> str:
     return url
 
 
-def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: int) -> None:
+def politeness(
+    admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: int, postmaster: int
+) -> None:
     servers = [HostServer(f"127.0.0.{2 + i}", latency=0.02).start() for i in range(n_hosts)]
     # sent round-robin over the hosts, as beat's offsets spread them (not host after host)
     boards = {f"h{h:02d}_b{b:02d}": servers[h] for b in range(per_host) for h in range(n_hosts)}
@@ -73,12 +117,24 @@ def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: 
                 HOST_DELAY=str(DELAY), HOST_CONCURRENCY="1", NOTICECRAWLER_LOG_LEVEL="WARNING"
             )
             try:
-                d.worker("bench", "crawl_tasks", concurrency)
+                worker = d.worker("bench", "crawl_tasks", concurrency)
                 app = d.app()
+                pids = {"worker": worker.proc.pid, "postgres": postmaster, "redis": redis.proc.pid}
+                before = {k: tree_cpu(v) for k, v in pids.items()}
+                main_before = own_cpu(worker.proc.pid)
+                faults_before = pool_faults(worker.proc.pid)
+                me = resource.getrusage(resource.RUSAGE_SELF)
                 started = time.monotonic()
                 sent = [app.send_task("dispatch.crawl_site", args=[b]) for b in boards]
                 results = [r.get(timeout=900) for r in sent]
                 wall = time.monotonic() - started
+                used = {k: tree_cpu(v) - before[k] for k, v in pids.items()}
+                used["worker main"] = own_cpu(worker.proc.pid) - main_before
+                faults = pool_faults(worker.proc.pid) - faults_before
+                end = resource.getrusage(resource.RUSAGE_SELF)
+                used["bench (hosts, client)"] = (
+                    end.ru_utime + end.ru_stime - me.ru_utime - me.ru_stime
+                )
             finally:
                 d.stop_all()
     finally:
@@ -87,12 +143,15 @@ def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: 
     reasons: dict[str, int] = {}
     for r in results:
         reasons[r["finish_reason"]] = reasons.get(r["finish_reason"], 0) + 1
-    gaps, counts = [], []
+    gaps, counts, firsts, lasts = [], [], [], []
     for server in servers:
         starts = sorted(e["start"] for e in server.entries())
         counts.append(len(starts))
         gaps += [b - a for a, b in itertools.pairwise(starts)]
+        firsts.append(starts[0] - started)
+        lasts.append(starts[-1] - started)
     bound = (max(counts) - 1) * DELAY
+    slow = [g for g in gaps if g > 1.2 * DELAY]
     rss = [r["max_rss_mb"] for r in results if r.get("max_rss_mb")]
     print(
         f"{len(boards)} boards on {n_hosts} hosts, HOST_DELAY {DELAY:g}s, HOST_CONCURRENCY 1, "
@@ -110,6 +169,25 @@ def politeness(admin: str, tmp: Path, n_hosts: int, per_host: int, concurrency: 
     print(
         f"  CPU bound (crawl processes' CPU / {os.cpu_count()} cores) {cpu:.1f}s  -> wall "
         f"{wall / max(bound, cpu):.2f}x the larger bound"
+    )
+    crawls = sum(r.get("cpu_s", 0) for r in results)
+    used["crawl processes"] = crawls
+    # the worker's tree counted its main process and the crawl processes its pool reaped
+    used["worker"] -= crawls + used["worker main"]
+    used["worker pool"] = used.pop("worker")
+    total = sum(used.values())
+    print(
+        f"  CPU per board, all processes       {total / len(boards) * 1000:.0f} ms: "
+        + ", ".join(f"{k} {v / len(boards) * 1000:.0f}" for k, v in used.items())
+    )
+    print(f"  page faults per board, pool process {faults / len(boards):.0f}")
+    print(
+        f"  all CPU / {os.cpu_count()} cores                  {total / (os.cpu_count() or 1):.1f}s"
+    )
+    print(
+        f"  where the wall time went            first request {max(firsts):.2f}s (latest host), "
+        f"last {max(lasts):.2f}s, end {wall:.2f}s; {len(slow)} of {len(gaps)} gaps over "
+        f"{1.2 * DELAY:g}s, {sum(slow) - len(slow) * DELAY:.1f}s lost in them"
     )
     seconds = [r["seconds"] for r in results]
     print(
@@ -182,8 +260,16 @@ def main() -> None:
         admin = pg.get_uri()
         try:
             if not args.skip_politeness:
-                politeness(admin, Path(tmp), args.hosts, args.per_host, args.concurrency)
-            edit_checks(admin, Path(tmp), args.edit_boards)
+                politeness(
+                    admin,
+                    Path(tmp),
+                    args.hosts,
+                    args.per_host,
+                    args.concurrency,
+                    postmaster_pid(Path(tmp) / "pg"),
+                )
+            if args.edit_boards:
+                edit_checks(admin, Path(tmp), args.edit_boards)
         finally:
             pg.cleanup()
 

@@ -13,6 +13,7 @@ runs past ``timeout``; the run is then recorded as ``time_limit``. Nothing here 
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import logging
 import os
@@ -32,9 +33,11 @@ from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.reactor import is_reactor_installed
 
 import noticecrawler.extensions
+from dispatch import runrow
+from dispatch.forkready import CrawlSettings, spider_loader_class, warm_up
 from dispatch.interrupts import held_back, let_through
-from noticecrawler.db import connect, queries
 from noticecrawler.db.settings import database_url
+from noticecrawler.extensions import OpenedRun
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +88,17 @@ class CrawlError(RuntimeError):
 def crawl_settings(overrides: dict[str, Any] | None = None) -> Settings:
     """The project's Scrapy settings as a worker crawls with them: no telnet console, no remote
     control, and no second root log handler when the process already logs (a Celery worker)."""
-    settings = Settings()
+    settings = CrawlSettings()
     settings.setmodule(SETTINGS_MODULE, priority="project")
     settings.setdict(
         {
             "TELNETCONSOLE_ENABLED": False,
             "REMOTE_CONTROL_ENABLED": False,
             "LOG_INSTALL_ROOT_HANDLER": not logging.getLogger().handlers,
+            # the run's summary has the process's peak RSS; nobody reads Scrapy's per-minute
+            # log line or its memory probe in a crawl of a few seconds
+            "MEMUSAGE_ENABLED": False,
+            "LOGSTATS_INTERVAL": 0,
         },
         priority="cmdline",
     )
@@ -122,6 +129,7 @@ def preload(settings: BaseSettings | None = None) -> int:
             loaded += 1
         except (ImportError, AttributeError):
             logger.debug("preload: %s not importable here", path)
+    warm_up(settings)
     if is_reactor_installed():
         raise CrawlError("a Twisted reactor got installed in the parent of the crawl processes")
     return loaded
@@ -152,18 +160,30 @@ def run_crawl(
         raise CrawlError("crawls fork from a parent without a reactor; one is installed here")
     settings = settings or crawl_settings()
     database_url(settings)  # resolved (the embedded server found) once, here, not per crawl
+    loader_class = spider_loader_class(settings)
     started = time.monotonic()
     started_at = datetime.now(UTC)
     ctx = billiard.get_context("fork")
     with held_back(interrupt_signals):
+        opened = runrow.open_before_fork(board, settings)
         receiver, sender = ctx.Pipe(duplex=False)
         process = ctx.Process(
             target=_crawl_process,
-            args=(board, settings, sender, os.getpid()),
+            args=(board, settings, sender, os.getpid(), loader_class, opened),
             name=f"crawl:{board}",
             daemon=False,
         )
-        process.start()
+        # the parent's objects stay out of the crawl process's garbage collections: a full
+        # collection would write to every inherited object and copy its page (copy-on-write).
+        # Not when this process froze objects itself (unfreezing would undo that).
+        ours = gc.get_freeze_count() == 0
+        if ours:
+            gc.freeze()
+        try:
+            process.start()
+        finally:
+            if ours:
+                gc.unfreeze()
         sender.close()
         got: list[dict[str, Any] | None] = []
         try:
@@ -182,8 +202,10 @@ def run_crawl(
                 "time_limit",
                 f"killed after {time.monotonic() - started:.1f}s (time limit {timeout:g}s)",
             )
-        if summary["finish_reason"] in ("time_limit", "crashed", "database_unreachable"):
-            _record_killed(board, settings, started_at, summary)
+        if opened is not None:
+            runrow.finish(board, settings, opened, summary)
+        elif summary["finish_reason"] in ("time_limit", "crashed", "database_unreachable"):
+            runrow.record_killed(board, settings, started_at, summary)
     summary["seconds"] = round(time.monotonic() - started, 3)
     return summary
 
@@ -222,19 +244,6 @@ def _failed(board: str, reason: str, detail: str) -> dict[str, Any]:
     return {**noticecrawler.extensions.run_summary({}, reason), "errors": 1, "error_detail": detail}
 
 
-def _record_killed(
-    board: str, settings: BaseSettings, started_at: datetime, summary: dict[str, Any]
-) -> None:
-    """Finish the crawl_runs row the killed process had started (if it got that far)."""
-    try:
-        with connect(database_url(settings), autocommit=True) as conn:
-            runs = queries.last_runs(conn, board, 1)
-            if runs and runs[0]["finished_at"] is None and runs[0]["started_at"] >= started_at:
-                queries.finish_run(conn, runs[0]["id"], summary)
-    except Exception as exc:  # the summary still says what happened
-        logger.warning("board `%s`: could not record the stopped crawl: %s", board, exc)
-
-
 # --- in the crawl process -----------------------------------------------------------------------
 
 
@@ -246,12 +255,23 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _crawl_process(board: str, settings: Settings, sender: Any, parent_pid: int) -> None:
+def _crawl_process(
+    board: str,
+    settings: Settings,
+    sender: Any,
+    parent_pid: int,
+    loader_class: type | None = None,
+    opened: OpenedRun | None = None,
+) -> None:
     _die_with_parent(parent_pid)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGQUIT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)  # not the pool's handlers
     signal.pthread_sigmask(signal.SIG_SETMASK, set())  # nor signals the parent held back
     try:
+        if loader_class is not None:
+            settings.set("SPIDER_LOADER_CLASS", loader_class, priority="cmdline")
+        if opened is not None:
+            settings.set("NOTICECRAWLER_OPENED_RUN", opened, priority="cmdline")
         summary = crawl_here(board, settings)
     except psycopg.OperationalError as exc:  # the database went away after the start check
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -270,6 +290,13 @@ def _crawl_process(board: str, settings: Settings, sender: Any, parent_pid: int)
 
 def crawl_here(board: str, settings: Settings) -> dict[str, Any]:
     """Run the board's spider in this process (which must not have run a reactor before)."""
+    level = settings.get("LOG_LEVEL", "INFO")
+    if not isinstance(level, int):
+        level = logging.getLevelName(str(level).upper())
+    if isinstance(level, int) and level > logging.INFO:
+        # Scrapy's "Versions:" line is INFO: not logged here, so not computed either (reading
+        # ten packages' metadata cost ~7 ms per crawl)
+        settings.set("LOG_VERSIONS", [], priority="cmdline")
     process = scrapy.crawler.AsyncCrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL", "INFO"))
     crawler = process.create_crawler(board)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pprint
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,14 +62,63 @@ def with_retry(url: str, work: Any, seconds: float, what: str) -> None:
             delay = min(delay * 2, 4.0)
 
 
+@dataclass
+class OpenedRun:
+    """A board's ``crawl_runs`` row, started, and what the crawl needs to know of the last run.
+
+    ``catch_up``: the last run did not finish (it may have stored a page and died before the
+    next: the rows it stored are no proof that the pages after them were read), so paging goes
+    on past known rows until a page whose oldest row was in ``known_before`` (the posts seen
+    before that run started). ``opened_by_parent``: the process that forked the crawl opened
+    the row and finishes it from the crawl's summary."""
+
+    run_id: int
+    board: str
+    catch_up: bool = False
+    known_before: set[str] = field(default_factory=set)
+    last_reason: str | None = None
+    opened_by_parent: bool = False
+
+
+def open_run(conn: psycopg.Connection[Any], board: str, lock_held: bool) -> OpenedRun:
+    """Start the board's run: the last run read (catch-up after an unfinished one), runs left
+    ``running`` by dead crawls closed as ``killed`` when the caller holds the board's lock (no
+    other crawl of the board is alive then), the new row inserted."""
+    last = queries.last_runs(conn, board, 1)
+    catch_up = bool(last and last[0]["finish_reason"] != "finished")
+    known = queries.posts_seen_before(conn, board, last[0]["started_at"]) if catch_up else set()
+    if lock_held:
+        for run_id in queries.close_dead_runs(conn, board):
+            logger.warning(
+                "board `%s`: run %d was left running by a killed crawl; closed as killed",
+                board,
+                run_id,
+            )
+    run_id = queries.start_run(conn, board, datetime.now(UTC))
+    return OpenedRun(
+        run_id,
+        board,
+        catch_up=catch_up,
+        known_before=known,
+        last_reason=(last[0]["finish_reason"] or "without finishing") if catch_up else None,
+    )
+
+
 class CrawlRunRecorder:
     """Writes one ``crawl_runs`` row per crawl of a board: started when the spider opens,
-    completed with pages, requests, 304s, items, new, errors and the finish reason."""
+    completed with pages, requests, 304s, items, new, errors and the finish reason.
+
+    A crawl forked by the worker gets its row already opened (``NOTICECRAWLER_OPENED_RUN``,
+    by the pool process on its kept connection: two fresh PostgreSQL backends per crawl
+    fewer); the pool process then finishes it from the crawl's summary, and this extension
+    only applies the catch-up and logs the run's line."""
 
     def __init__(self, crawler: Crawler, url: str):
         self.crawler = crawler
         self.url = url
         self.run_id: int | None = None
+        self.opened: OpenedRun | None = crawler.settings.get("NOTICECRAWLER_OPENED_RUN")
+        self.parent_finishes = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlRunRecorder:
@@ -83,33 +133,28 @@ class CrawlRunRecorder:
         board = getattr(spider, "board", None)
         if board is None:
             return
+        if self.opened is not None and self.opened.board == board.name:
+            self._apply(self.opened, spider)
+            self.parent_finishes = self.opened.opened_by_parent
+            return
         seconds = self.crawler.settings.getfloat("NOTICECRAWLER_DB_RETRY_SECONDS", 30)
         what = f"board `{board.name}`: starting the run"
         with_retry(self.url, lambda conn: self._open_run(conn, spider), seconds, what)
 
     def _open_run(self, conn: psycopg.Connection[Any], spider: Any) -> None:
-        board = spider.board
-        last = queries.last_runs(conn, board.name, 1)
-        if last and last[0]["finish_reason"] != "finished":
-            # it may have stored a page and died before the next: the rows it stored are no
-            # proof that the pages after them were read. Paging goes on past known rows until
-            # a page whose oldest row was known before that run started.
+        lock_held = self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD")
+        self._apply(open_run(conn, spider.board.name, lock_held), spider)
+
+    def _apply(self, run: OpenedRun, spider: Any) -> None:
+        if run.catch_up:
             spider.catch_up = True
-            spider.known_before = queries.posts_seen_before(conn, board.name, last[0]["started_at"])
+            spider.known_before = set(run.known_before)
             logger.info(
                 "board `%s`: the last run ended %s; reading up to the page limit",
-                board.name,
-                last[0]["finish_reason"] or "without finishing",
+                run.board,
+                run.last_reason,
             )
-        if self.crawler.settings.getbool("NOTICECRAWLER_BOARD_LOCK_HELD"):
-            # we hold the board's lock: a run still marked running was left by a dead crawl
-            for run_id in queries.close_dead_runs(conn, board.name):
-                logger.warning(
-                    "board `%s`: run %d was left running by a killed crawl; closed as killed",
-                    board.name,
-                    run_id,
-                )
-        self.run_id = queries.start_run(conn, board.name, datetime.now(UTC))
+        self.run_id = run.run_id
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         if self.run_id is None:
@@ -126,7 +171,8 @@ class CrawlRunRecorder:
         def finish(conn: psycopg.Connection[Any]) -> None:
             queries.finish_run(conn, run_id, summary)
 
-        with_retry(self.url, finish, seconds, f"board `{spider.board.name}`: recording the run")
+        if not self.parent_finishes:
+            with_retry(self.url, finish, seconds, f"board `{spider.board.name}`: recording the run")
         level = logging.INFO if not summary["errors"] else logging.WARNING
         logger.log(
             level,

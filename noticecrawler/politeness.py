@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 import uuid
+import weakref
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -82,6 +83,58 @@ return 0
 """
 
 
+def _no_client_info() -> dict[str, Any]:
+    """Client arguments that skip ``CLIENT SETINFO`` on connect: two round trips and a read of
+    the package metadata for every connection of every crawl process (the name of the library is
+    of no use to anyone here)."""
+    import inspect
+
+    import redis.asyncio
+
+    if "driver_info" in inspect.signature(redis.asyncio.Redis.__init__).parameters:
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}  # redis-py before 7.1
+
+
+NO_CLIENT_INFO = _no_client_info()
+
+
+def redis_client(url: str, **options: Any) -> Any:
+    """An asyncio Redis client for one crawl process (the host slots, the robots.txt cache)."""
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(url, **NO_CLIENT_INFO, **options)
+
+
+class SharedRedis:
+    """One asyncio Redis client per crawl and URL, shared by the host slots and the robots.txt
+    cache (one connection, one AUTH per crawl process instead of two); closed by its last
+    user."""
+
+    _per_crawler: weakref.WeakKeyDictionary[Any, dict[str, SharedRedis]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, url: str):
+        self.client = redis_client(url, socket_timeout=10, socket_connect_timeout=10)
+        self.users = 0
+
+    @classmethod
+    def of(cls, crawler: Crawler, url: str) -> SharedRedis:
+        """The crawl's client for ``url``, with one more user (each user calls :meth:`release`)."""
+        per = cls._per_crawler.setdefault(crawler, {})
+        shared = per.get(url)
+        if shared is None:
+            shared = per[url] = cls(url)
+        shared.users += 1
+        return shared
+
+    async def release(self) -> None:
+        self.users -= 1
+        if self.users == 0:
+            await self.client.aclose()
+
+
 class Slots(Protocol):
     async def acquire(self, host: str, token: str) -> float:
         """0 when ``token`` holds a slot of ``host`` now, else seconds to wait (-1: full)."""
@@ -93,10 +146,9 @@ class Slots(Protocol):
 
 
 class RedisSlots:
-    def __init__(self, url: str, concurrency: int, delay: float, lease: float):
-        import redis.asyncio
-
-        self.redis = redis.asyncio.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
+    def __init__(self, shared: SharedRedis, concurrency: int, delay: float, lease: float):
+        self.shared = shared
+        self.redis = shared.client
         self.args = (concurrency, int(delay * 1000), int(lease * 1000))
 
     async def acquire(self, host: str, token: str) -> float:
@@ -112,7 +164,7 @@ class RedisSlots:
         await self.redis.eval(_HOLD, 1, PREFIX + host + ":next", int(seconds * 1000))
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await self.shared.release()
 
 
 class LocalSlots:
@@ -190,7 +242,9 @@ class HostPoliteness:
         url = s.get("HOST_LIMITS_REDIS_URL", "")
         lease = s.getfloat("DOWNLOAD_TIMEOUT", 180) + 10
         slots = (
-            RedisSlots(url, concurrency, delay, lease) if url else LocalSlots(concurrency, delay)
+            RedisSlots(SharedRedis.of(crawler, url), concurrency, delay, lease)
+            if url
+            else LocalSlots(concurrency, delay)
         )
         wait_max = s.getfloat("HOST_WAIT_MAX", 0) or 0.8 * s.getfloat("CRAWL_SOFT_TIME_LIMIT", 240)
         mw = cls(crawler, slots, wait_max, s.getfloat("HOST_RETRY_AFTER_MAX", 600))

@@ -26,7 +26,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 
-from noticecrawler.politeness import EndsCrawl
+from noticecrawler.politeness import EndsCrawl, SharedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +73,11 @@ def matching_rule(body: str, agent: str, path: str) -> str | None:
 
 
 class RobotsCache:
-    def __init__(self, redis_url: str, folder: Path, ttl: float):
+    def __init__(self, shared: SharedRedis | None, folder: Path, ttl: float):
         self.ttl = ttl
         self.folder = folder
-        self.redis: Any = None
-        if redis_url:
-            import redis.asyncio
-
-            self.redis = redis.asyncio.Redis.from_url(redis_url, socket_timeout=10)
+        self.shared = shared
+        self.redis: Any = shared.client if shared is not None else None
 
     def _file(self, origin: str) -> Path:
         return self.folder / hashlib.sha1(origin.encode()).hexdigest()
@@ -129,8 +126,8 @@ class RobotsCache:
         return None
 
     async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.aclose()
+        if self.shared is not None:
+            await self.shared.release()
 
 
 class RobotsMiddleware:
@@ -148,9 +145,9 @@ class RobotsMiddleware:
         if not s.getbool("ROBOTSTXT_OBEY"):
             raise NotConfigured
         folder = Path(s.get("NOTICECRAWLER_HOME") or ".noticecrawler") / "robots"
-        cache = RobotsCache(
-            s.get("HOST_LIMITS_REDIS_URL", ""), folder, s.getfloat("HOST_ROBOTS_TTL", 86400)
-        )
+        url = s.get("HOST_LIMITS_REDIS_URL", "")
+        shared = SharedRedis.of(crawler, url) if url else None
+        cache = RobotsCache(shared, folder, s.getfloat("HOST_ROBOTS_TTL", 86400))
         mw = cls(crawler, cache)
         from scrapy import signals
 

@@ -238,3 +238,6 @@ API_PAGE_SIZE = 20
 API_MAX_PAGE_SIZE = 100
 #: a board's first page is served from memory this long (s): one query a second, not one per app
 API_PAGE_CACHE_SECONDS = 1.0
+#: a verified API token is trusted this long without asking the database: a revoked token stops
+#: working within this many seconds (0: every request asks)
+API_TOKEN_CACHE_SECONDS = 10.0

@@ -3,14 +3,15 @@ process), talked to over real HTTP with httpx. Shared by tests/test_api*.py."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -19,11 +20,13 @@ import pytest
 from noticecrawler.api import tokens
 from noticecrawler.api.app import create_app
 from noticecrawler.api.config import ApiConfig
+from noticecrawler.api.state import AppState
 from noticecrawler.catalog import load_catalog
 from noticecrawler.demo.catalog import board_entry
 from tests.dispatch_helpers import wait_for
 
 PROBLEM = "application/problem+json"
+T = TypeVar("T")
 
 
 def test_catalog(path: Path, *names: str) -> Path:
@@ -78,6 +81,12 @@ class ApiServer:
         self.server.should_exit = True
         self.thread.join(15)
         self.sock.close()
+
+    def run(self, work: Callable[[AppState], Awaitable[T]], timeout: float = 30) -> T:
+        """``work(app state)`` on the server's own event loop (where its pool lives)."""
+        loop = self.server.servers[0].get_loop()
+        state = self.server.config.app.state.nc
+        return asyncio.run_coroutine_threadsafe(work(state), loop).result(timeout)
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -28,21 +28,33 @@ async def verify(state: AppState, token: str) -> Principal | None:
     known, principal = state.cached(digest)
     if known:
         return principal
-    async with state.pool.connection() as conn:
-        row = await queries.token_principal(conn, digest)
+    row = await state.read(lambda conn: queries.token_principal(conn, digest))
     principal = None if row is None else Principal(row["id"], row["user_id"], row["admin"])
     state.remember(digest, principal)
     return principal
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (the scheme in any case), or None: what
+    ``HTTPBearer(auto_error=False)`` reads, without a dependency to solve."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    state = app_state(request)
     token = credentials.credentials if credentials else None
     if token is None and request.url.path.startswith("/admin"):
         token = request.cookies.get(COOKIE)
+    return await principal_for(app_state(request), token)
+
+
+async def principal_for(state: AppState, token: str | None) -> Principal:
+    """Who ``token`` belongs to, within the token's rate limit; else the 401 or 429 Problem.
+    The hot read endpoints call it directly (a plain call costs less than FastAPI's dependency
+    solving: docs/api.md, "Where a request's time goes")."""
     if not token:
         raise Problem(401, "no bearer token (Authorization: Bearer …)", headers=_CHALLENGE)
     principal = await verify(state, token)

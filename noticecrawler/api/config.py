@@ -27,6 +27,9 @@ class ApiConfig:
     max_page_size: int = 100
     #: a board's first page (no cursor, since or q) is served from memory this long; 0: never
     page_cache_seconds: float = 1.0
+    #: a verified token is trusted this long before the database is asked again: a revoked
+    #: token stops working within this bound (0: every request asks the database)
+    token_cache_seconds: float = 10.0
 
     def board(self, name: str) -> BoardDef | None:
         return next((b for b in self.boards if b.name == name), None)
@@ -64,4 +67,5 @@ def from_settings(settings: Any) -> ApiConfig:
         page_size=settings.getint("API_PAGE_SIZE", 20),
         max_page_size=settings.getint("API_MAX_PAGE_SIZE", 100),
         page_cache_seconds=settings.getfloat("API_PAGE_CACHE_SECONDS", 1.0),
+        token_cache_seconds=settings.getfloat("API_TOKEN_CACHE_SECONDS", 10.0),
     )

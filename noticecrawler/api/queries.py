@@ -6,6 +6,7 @@ is in 0007_api.sql.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -144,28 +145,55 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-Query = tuple[sql.Composable, dict[str, Any]]
+#: a page query: its SQL (rendered once per shape, see ``_keyset_sql``) and its parameters
+Query = tuple[bytes, dict[str, Any]]
 
 
-def _page(inner: sql.Composable, params: dict[str, Any], size: int) -> Query:
+def _page(inner: sql.Composable) -> bytes:
     """Wrap ``inner`` (posts in page order, at most ``size + 1``) so that PostgreSQL writes the
     page's JSON: ``items`` (the first ``size`` posts, a JSON text passed through as it is),
-    ``more`` (a post follows them), ``last_at``/``last_id`` (the key of the last item)."""
-    query = sql.SQL(
-        """
+    ``more`` (a post follows them), ``last_at``/``last_id`` (the key of the last item).
+
+    ``json_agg`` of the row itself (``s``), not of ``to_jsonb(row) - 'n'``: the same JSON (keys
+    in column order) for half the database's CPU (docs/api.md, "Where a request's time goes")."""
+    return (
+        sql.SQL(
+            """
         WITH page AS (
-            SELECT s.*, row_number() OVER (ORDER BY s.published_at DESC, s.id DESC) AS n
+            SELECT s, s.published_at, s.id,
+                   row_number() OVER (ORDER BY s.published_at DESC, s.id DESC) AS n
             FROM ({inner}) s
         )
-        SELECT coalesce(json_agg(to_jsonb(page) - 'n' ORDER BY n)
-                        FILTER (WHERE n <= %(size)s), '[]')::text AS items,
+        SELECT coalesce(json_agg(page.s ORDER BY n) FILTER (WHERE n <= %(size)s), '[]')::text
+                   AS items,
                count(*) > %(size)s AS more,
                max(published_at) FILTER (WHERE n = %(size)s) AS last_at,
                max(id) FILTER (WHERE n = %(size)s) AS last_id
         FROM page
         """
-    ).format(inner=inner)
-    return query, {**params, "size": size, "limit": size + 1}
+        )
+        .format(inner=inner)
+        .as_bytes(None)
+    )
+
+
+@functools.cache
+def _keyset_sql(after: bool, since: bool, q: bool) -> bytes:
+    """The page query of one shape (which filters it has), rendered once: eight texts in all,
+    each prepared once per connection (``page``)."""
+    where = [sql.SQL("p.board = %(board)s")]
+    if after:
+        where.append(sql.SQL("(p.published_at, p.id) < (%(after_at)s, %(after_id)s)"))
+    if since:
+        where.append(sql.SQL("p.published_at >= %(since)s"))
+    if q:
+        where.append(sql.SQL("p.title ILIKE %(q)s"))
+    return _page(
+        sql.SQL(
+            "SELECT {cols} FROM posts p WHERE {where} "
+            "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s"
+        ).format(cols=POST_COLUMNS, where=sql.SQL(" AND ").join(where))
+    )
 
 
 def keyset_page(
@@ -178,39 +206,39 @@ def keyset_page(
 ) -> Query:
     """A page of the board's posts, newest first by (published_at, id), starting after the
     ``after`` key (keyset pagination: the index seeks there, however deep). See ``_page``."""
-    where = [sql.SQL("p.board = %(board)s")]
+    params: dict[str, Any] = {"board": board, "size": size, "limit": size + 1}
     if after is not None:
-        where.append(sql.SQL("(p.published_at, p.id) < (%(after_at)s, %(after_id)s)"))
+        params["after_at"], params["after_id"] = after
     if since is not None:
-        where.append(sql.SQL("p.published_at >= %(since)s"))
+        params["since"] = since
     if q:
-        where.append(sql.SQL("p.title ILIKE %(q)s"))
-    inner = sql.SQL(
-        "SELECT {cols} FROM posts p WHERE {where} "
-        "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s"
-    ).format(cols=POST_COLUMNS, where=sql.SQL(" AND ").join(where))
-    params = {
-        "board": board,
-        "after_at": after[0] if after else None,
-        "after_id": after[1] if after else None,
-        "since": since,
-        "q": like_pattern(q) if q else None,
-    }
-    return _page(inner, params, size)
+        params["q"] = like_pattern(q)
+    return _keyset_sql(after is not None, since is not None, bool(q)), params
+
+
+@functools.cache
+def _offset_sql() -> bytes:
+    return _page(
+        sql.SQL(
+            "SELECT {cols} FROM posts p WHERE p.board = %(board)s "
+            "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s"
+        ).format(cols=POST_COLUMNS)
+    )
 
 
 def offset_page(board: str, *, size: int, offset: int) -> Query:
-    """The same page by OFFSET (what keyset pagination replaces; bench/bench_api.py compares)."""
-    inner = sql.SQL(
-        "SELECT {cols} FROM posts p WHERE p.board = %(board)s "
-        "ORDER BY p.published_at DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s"
-    ).format(cols=POST_COLUMNS)
-    return _page(inner, {"board": board, "offset": offset}, size)
+    """The same page by OFFSET (what keyset pagination replaces; bench/bench_api.py compares):
+    the same wrapper, the same JSON, the same preparing; only the inner SQL differs."""
+    return _offset_sql(), {"board": board, "size": size, "limit": size + 1, "offset": offset}
 
 
 async def page(conn: Conn, query: Query) -> Row:
-    """Run a page query of ``keyset_page`` or ``offset_page``."""
-    row = await _row(conn, *query)
+    """Run a page query of ``keyset_page`` or ``offset_page``, as a prepared statement from its
+    first run on this connection (the API's connections plan prepared statements once:
+    ``plan_cache_mode``, noticecrawler/api/app.py)."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(query[0], query[1], prepare=True)
+    row = await cur.fetchone()
     assert row is not None
     return row
 

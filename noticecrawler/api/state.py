@@ -4,9 +4,11 @@ limiter and the crawl trigger. One per app (``app.state.nc``)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
@@ -15,9 +17,7 @@ from noticecrawler.api.crawl import CrawlTrigger
 from noticecrawler.api.pagecache import PageCache
 from noticecrawler.api.ratelimit import RateLimiter
 
-#: a verified token is trusted this long before the database is asked again (a revoked token
-#: stops working within this many seconds)
-TOKEN_CACHE_SECONDS = 10.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,7 +40,7 @@ class AppState:
 
     def cached(self, digest: bytes) -> tuple[bool, Principal | None]:
         hit = self._tokens.get(digest)
-        if hit is None or time.monotonic() - hit[0] > TOKEN_CACHE_SECONDS:
+        if hit is None or time.monotonic() - hit[0] >= self.config.token_cache_seconds:
             return False, None
         return True, hit[1]
 
@@ -48,6 +48,23 @@ class AppState:
         if len(self._tokens) > 10_000:
             self._tokens.clear()
         self._tokens[digest] = (time.monotonic(), principal)
+
+    async def read(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """``work`` (a read, or a write that may run twice: marking a token used) on a pooled
+        connection. When that connection turns out broken (PostgreSQL restarted, or the session
+        was killed), the pool checks its idle connections, replaces the dead ones, and ``work``
+        runs once more on a fresh one (which prepares its statements anew): a lost connection
+        costs a request no 500."""
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            async with self.pool.connection() as conn:
+                return await work(conn)
+        except psycopg.OperationalError:
+            if conn is None or not conn.broken:
+                raise
+        await self.pool.check()
+        async with self.pool.connection() as conn:
+            return await work(conn)
 
 
 def app_state(request: Request) -> AppState:
