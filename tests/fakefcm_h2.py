@@ -46,7 +46,17 @@ class H2Connection(asyncio.Protocol):
         self.fake = fake
         self.transport: asyncio.Transport | None = transport
         self.on_close = on_close
-        config = h2.config.H2Configuration(client_side=False, header_encoding="latin-1")
+        # a lean (bench) fake leaves request headers unchecked: h2's checks are most of its
+        # CPU per request
+        strict = not fake.lean
+        config = h2.config.H2Configuration(
+            client_side=False,
+            header_encoding=None,
+            validate_inbound_headers=strict,
+            normalize_inbound_headers=strict,
+            validate_outbound_headers=strict,
+            normalize_outbound_headers=strict,
+        )
         self.h2 = h2.connection.H2Connection(config=config)
         self.h2.state_machine = _AnswersAfterGoaway()
         self.h2.local_settings = h2.settings.Settings(
@@ -89,7 +99,9 @@ class H2Connection(asyncio.Protocol):
             return
         for event in events:
             if isinstance(event, h2.events.RequestReceived):
-                headers = {str(k).lower(): str(v) for k, v in event.headers or ()}
+                headers = {
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers or ()
+                }
                 self.requests[event.stream_id] = (headers, bytearray())
             elif isinstance(event, h2.events.DataReceived):
                 entry = self.requests.get(event.stream_id)
@@ -174,13 +186,13 @@ class H2Connection(asyncio.Protocol):
         if answer.count:
             self.fake._count(answer.token, answer.status)
         kind, data = answer_bytes(answer)
-        fields = [(":status", str(answer.status)), ("content-type", kind)]
+        fields = [(b":status", str(answer.status).encode()), (b"content-type", kind.encode())]
         extra = {name.lower(): value for name, value in answer.headers.items()}
         filler = int(extra.pop("x-filler", "0"))  # bytes of b"x" made as they go out
         length = extra.pop("content-length", str(len(data)))
         if length:  # "" : no length announced, the body runs until the stream ends
-            fields.append(("content-length", length))
-        fields.extend(extra.items())
+            fields.append((b"content-length", length.encode()))
+        fields.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())
         try:
             self.h2.send_headers(stream_id, fields)
         except h2.exceptions.ProtocolError:  # the client reset the stream meanwhile

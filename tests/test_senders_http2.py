@@ -230,3 +230,39 @@ def test_a_connection_lost_mid_batch_fails_only_its_unanswered_streams(
     assert all(r.outcome is Outcome.RETRY and "closed" in (r.error or "") for r in stalled)
     assert after.outcome is Outcome.SENT
     assert fake.connections_opened == 2
+
+
+def test_fcm_ca_file_is_trusted_for_pushes_and_the_token_endpoint(
+    certificate: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FCM_CA_FILE: FCM's certificate (and Google's OAuth endpoint's) is checked against that
+    bundle instead of the system's — verification stays on: without it the fake's
+    self-signed certificate is refused and nothing is pushed."""
+    from noticecrawler import settings
+    from noticecrawler.notify.senders import Push, SenderConfig, make_sender
+    from tests.notify_helpers import ACCESS_TOKEN, PROJECT, service_account_file
+
+    fake = FakeFcm(token=ACCESS_TOKEN, project=PROJECT, tls=server_tls(*certificate)).start()
+    account = str(service_account_file(tmp_path / "sa.json", fake))
+    push = Push.of_post({"id": 7, "board": "cse", "title": "t", "url": ""}, "android", "dev-1")
+    monkeypatch.setattr(settings, "FCM_CA_FILE", str(certificate[0]))
+    config = SenderConfig.from_settings(
+        backend="fcm", credentials_file=account, project_id=PROJECT, endpoint=fake.base_url
+    )
+    assert config.ca_file == str(certificate[0])
+    trusting = make_sender(config)
+    untrusting = make_sender(SenderConfig(**{**config.__dict__, "ca_file": ""}))
+    try:
+        assert trusting.send_push(push).outcome is Outcome.SENT
+        assert fake.token_requests == 1 and fake.h2_connections == 1
+        refused = untrusting.send_push(push)
+        assert refused.outcome is Outcome.RETRY and "CERTIFICATE_VERIFY_FAILED" in (
+            refused.error or ""
+        )
+        assert len(fake.messages_for("dev-1")) == 1
+    finally:
+        trusting.close()
+        untrusting.close()
+        fake.stop()
+    with pytest.raises(ValueError, match="FCM_CA_FILE"):
+        make_sender(SenderConfig(**{**config.__dict__, "ca_file": str(tmp_path / "none.pem")}))

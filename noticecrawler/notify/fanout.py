@@ -6,8 +6,8 @@ The Celery layer calls these plain functions; each is safe to run again for the 
   user) with ON CONFLICT DO NOTHING, slice by slice, and yields the devices still to push in
   batches as their rows are committed.
 * ``send_batch`` claims a batch's rows (``sending`` under a short lease, committed before any
-  push), pushes, and records each outcome; while it pushes, the lease is renewed (every third
-  of it, by a thread of its own when the caller gives ``renew``, and whenever outcomes are
+  push), pushes, and records each outcome; while it pushes, the lease is renewed every third
+  of it (by a thread of its own when the caller gives ``renew``, and along with the outcomes
   stored). A worker that dies mid-batch stops renewing: its ``sending`` rows are claimable
   again one lease later (a push may then repeat — the notification's tag/collapse id makes
   the phone replace the first one). A ``sent`` row is never claimed again. A device to retry
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -141,8 +142,9 @@ _STATUS = {
 }
 
 
-#: renews the lease of a claim: (claim_id, seconds) -> rows renewed; runs in its own thread
-Renew = Callable[[str, float], Any]
+#: renews the lease of a claim: (claim_id, seconds, the claim's row ids) -> rows renewed;
+#: runs in its own thread
+Renew = Callable[[str, float, Sequence[int]], Any]
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +153,11 @@ class _LeaseKeeper:
     """Renews a claim's lease every third of it until stopped (a thread of its own, so a push
     stuck on a slow FCM answer does not let the lease run out under a live worker)."""
 
-    def __init__(self, renew: Renew, claim_id: str, lease_seconds: float) -> None:
+    def __init__(
+        self, renew: Renew, claim_id: str, lease_seconds: float, ids: Sequence[int]
+    ) -> None:
         self._renew, self._claim_id, self._lease = renew, claim_id, lease_seconds
+        self._ids = ids
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
@@ -167,7 +172,7 @@ class _LeaseKeeper:
     def _run(self) -> None:
         while not self._stop.wait(self._lease / 3):
             try:
-                self._renew(self._claim_id, self._lease)
+                self._renew(self._claim_id, self._lease, self._ids)
             except Exception as exc:  # the next renewal (or the record) tries again
                 logger.warning("could not renew the lease of claim %s: %s", self._claim_id, exc)
 
@@ -225,22 +230,41 @@ def send_batch(
     # recorded chunk by chunk while the next pushes go out; at most `record_every` pushes are
     # ever sent and not yet recorded: what a worker killed mid-batch may push again
     by_id = {row["id"]: row for row in rows}
+    ids = list(by_id)
+    lease = _Lease(claim_id, ids, options.lease_seconds)
     stream = sender.send(pushes, options.concurrency, max(1, options.record_every))
     keeper = (
-        _LeaseKeeper(renew, claim_id, options.lease_seconds)
+        _LeaseKeeper(renew, claim_id, options.lease_seconds, ids)
         if renew is not None
         else contextlib.nullcontext()
     )
     with keeper, contextlib.closing(stream):
         for results in stream:
             chunk = [by_id[key] for key, _ in results]
-            _record(conn, claim_id, chunk, dict(results), options, summary)
+            _record(conn, lease, chunk, dict(results), options, summary)
     return summary
+
+
+class _Lease:
+    """A claim's lease as the recording side renews it: with the outcomes it stores, once a
+    third of the lease has passed since the last renewal (the keeper thread renews on its own
+    clock too; without one, this alone keeps a long batch's rows)."""
+
+    def __init__(self, claim_id: str, ids: Sequence[int], seconds: float) -> None:
+        self.claim_id, self.ids, self.seconds = claim_id, ids, seconds
+        self.renewed = time.monotonic()
+
+    def renew_due(self) -> bool:
+        now = time.monotonic()
+        if now - self.renewed < self.seconds / 3:
+            return False
+        self.renewed = now
+        return True
 
 
 def _record(
     conn: psycopg.Connection[Any],
-    claim_id: str,
+    lease: _Lease,
     rows: Sequence[dict[str, Any]],
     results: Mapping[Any, SendResult],
     options: FanoutOptions,
@@ -277,7 +301,8 @@ def _record(
                 (row["device_id"], row["fcm_token"], result.error or "", result.deactivate)
             )
     with conn.transaction():
-        recorded = store.record_outcomes(conn, claim_id, outcomes)
+        recorded = store.record_outcomes(conn, lease.claim_id, outcomes)
         summary["deactivated"] += store.note_device_errors(conn, device_errors)
-        store.renew_lease(conn, claim_id, options.lease_seconds)
+        if lease.renew_due():
+            store.renew_lease(conn, lease.claim_id, lease.seconds, lease.ids)
     summary["lost"] += len(outcomes) - recorded

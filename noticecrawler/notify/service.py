@@ -256,7 +256,7 @@ class Runtime:
                     raise
                 logger.warning("PostgreSQL connection lost (%s); reconnecting", exc)
 
-    def renew_lease(self, claim_id: str, seconds: float) -> int:
+    def renew_lease(self, claim_id: str, seconds: float, ids: Sequence[int]) -> int:
         """Called by the lease keepers of this process' batches (their own connection)."""
         with self._lease_lock:
             conn = self._lease_conn
@@ -265,7 +265,7 @@ class Runtime:
 
                 # one try: a keeper must not hang its batch while the server is away
                 conn = self._lease_conn = connect(self.database_url, autocommit=True)
-            return store.renew_lease(conn, claim_id, seconds)
+            return store.renew_lease(conn, claim_id, seconds, ids)
 
     def close(self) -> None:
         """Close every connection this runtime opened (the sender is the caller's)."""

@@ -38,6 +38,8 @@ class SenderConfig:
     http2: bool = True
     https_proxy: str = ""
     no_proxy: str = ""
+    #: CA bundle (PEM) to verify FCM's certificate against instead of the system's; "" : system
+    ca_file: str = ""
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> SenderConfig:
@@ -55,6 +57,7 @@ class SenderConfig:
             "http2": settings.FCM_HTTP2,
             "https_proxy": settings.FCM_HTTPS_PROXY,
             "no_proxy": settings.FCM_NO_PROXY,
+            "ca_file": settings.FCM_CA_FILE,
         }
         values.update(overrides)
         return cls(**values)
@@ -78,6 +81,7 @@ def _fcm(config: SenderConfig) -> Sender:
         http2=config.http2,
         proxy=config.https_proxy,
         no_proxy=config.no_proxy,
+        ca_file=config.ca_file,
     )
 
 

@@ -22,6 +22,8 @@ import json
 import queue
 import ssl
 import threading
+import time
+from collections import deque
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -62,13 +64,34 @@ _PLACEHOLDER = "\x00fcm-token\x00"
 _Template = tuple[bytes, bytes] | None
 
 
+class _VerifyingRequest(google.auth.transport.requests.Request):
+    """google-auth's requests transport, checking the OAuth endpoint's certificate against
+    FCM_CA_FILE (given per call: REQUESTS_CA_BUNDLE in the environment would override a
+    session-wide setting)."""
+
+    def __init__(self, ca_file: str) -> None:
+        super().__init__()
+        self.ca_file = ca_file
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("verify", self.ca_file)
+        return super().__call__(*args, **kwargs)
+
+
 class _AccessTokens:
     """One OAuth access token for every thread and batch of the process."""
 
-    def __init__(self, credentials: Credentials) -> None:
+    #: google-auth's ``valid`` (a clock read and a date comparison) is asked at most this
+    #: often, not once per push; it already counts minutes of margin before the expiry
+    RECHECK_SECONDS = 1.0
+
+    def __init__(self, credentials: Credentials, ca_file: str = "") -> None:
         self.credentials = credentials
         self._lock = threading.Lock()
-        self._request = google.auth.transport.requests.Request()
+        self._request = (
+            _VerifyingRequest(ca_file) if ca_file else google.auth.transport.requests.Request()
+        )
+        self._valid: tuple[str, float] | None = None  # (token, valid until this monotonic)
 
     def get(self, stale: str | None = None) -> str:
         """A valid access token, refreshed when expired or when it is ``stale`` (got a 401)."""
@@ -76,7 +99,16 @@ class _AccessTokens:
             creds = self.credentials
             if not creds.valid or creds.token == stale:
                 creds.refresh(self._request)
-            return str(creds.token)
+            token = str(creds.token)
+            self._valid = (token, time.monotonic() + self.RECHECK_SECONDS)
+            return token
+
+    def cached(self, stale: str | None = None) -> str | None:
+        """The token, when it was valid a moment ago and is not ``stale``; else None."""
+        known = self._valid
+        if known is not None and known[0] != stale and time.monotonic() < known[1]:
+            return known[0]
+        return None
 
     def fresh(self, stale: str | None = None) -> bool:
         """Whether :meth:`get` would answer without a (blocking) refresh."""
@@ -85,6 +117,42 @@ class _AccessTokens:
 
     def close(self) -> None:
         self._request.session.close()
+
+
+def _trusting(ca_file: str) -> ssl.SSLContext:
+    """A verifying TLS context that trusts the CAs of ``ca_file`` (FCM_CA_FILE)."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"FCM_CA_FILE {ca_file!r}: not a readable PEM CA bundle ({exc})") from None
+
+
+class _Budget:
+    """A counting semaphore for the send loop: ``take`` waits for a unit, ``give`` hands units
+    to the waiters in order. (asyncio.Semaphore.acquire walks every waiter on each call in
+    Python 3.11: with hundreds of lanes waiting, that was a visible share of a push's CPU.)"""
+
+    def __init__(self, units: int) -> None:
+        self.free = units
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    async def take(self) -> None:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        await waiter  # the unit was handed over by give()
+
+    def give(self, units: int) -> None:
+        for _ in range(units):
+            while self.waiters:
+                waiter = self.waiters.popleft()
+                if not waiter.done():  # (a cancelled waiter takes nothing)
+                    waiter.set_result(None)
+                    break
+            else:
+                self.free += 1
 
 
 class FcmSender:
@@ -107,9 +175,12 @@ class FcmSender:
         ssl_context: ssl.SSLContext | None = None,
         http2: bool = True,
         h2c: bool = False,
+        ca_file: str = "",
     ) -> None:
         """``proxy``/``no_proxy``: HTTPS_PROXY and NO_PROXY (settings hands them over);
         ``ssl_context``: a verifying context with more trusted CAs (tests, benches);
+        ``ca_file``: FCM_CA_FILE, a PEM bundle of the CAs trusted instead of the system's, for
+        FCM and for the OAuth token endpoint;
         ``http2``: offer HTTP/2 by ALPN (FCM takes it); ``h2c``: HTTP/2 on a plain-http
         endpoint with prior knowledge (a test server)."""
         if not (credentials_file or credentials):
@@ -129,7 +200,10 @@ class FcmSender:
             raise ValueError("FCM project id missing (FCM_PROJECT_ID)")
         self.project_id = check_project_id(project)  # also one read from the credentials
         self.url = f"{endpoint}/{self.project_id}/messages:send"
-        self.tokens = _AccessTokens(credentials)
+        if ca_file and ssl_context is None:
+            ssl_context = _trusting(ca_file)
+        self.tokens = _AccessTokens(credentials, ca_file)
+        self._headers: dict[str, dict[str, str]] = {}
         #: pyfcm, for its public parse_payload only
         self.fcm = FCMNotification(credentials=credentials, project_id=self.project_id)
         self.android_channel = android_channel
@@ -210,38 +284,37 @@ class FcmSender:
         window = max(1, window)
         step = max(1, window // 2)
         loop = self.transport.loop
-        budget = asyncio.Semaphore(window)  # pushes started and not yet handled by the caller
+        budget = _Budget(window)  # pushes started and not yet handled by the caller
         chunks: queue.SimpleQueue[list[tuple[int, SendResult]] | None] = queue.SimpleQueue()
 
         async def send_all() -> None:
-            gate = asyncio.Semaphore(limit)
             templates: dict[int, _Template] = {}
             done: list[tuple[int, SendResult]] = []
+            todo = iter(enumerate(items))
 
-            async def one(index: int, token: str, kwargs: Mapping[str, Any]) -> None:
-                await budget.acquire()
-                payload = self._payload(token, kwargs, templates)
-                done.append((index, await self._send(payload, gate)))
-                if len(done) >= step:
-                    chunks.put(done.copy())
-                    done.clear()
+            async def lane() -> None:
+                # `limit` lanes take the items one after another from the shared iterator:
+                # `limit` pushes in flight, without a task and a semaphore per push
+                for index, (_, token, kwargs) in todo:
+                    await budget.take()
+                    payload = self._payload(token, kwargs, templates)
+                    done.append((index, await self._send(payload)))
+                    if len(done) >= step:
+                        chunks.put(done.copy())
+                        done.clear()
 
             try:
-                await asyncio.gather(*(one(i, t, kw) for i, (_, t, kw) in enumerate(items)))
+                await asyncio.gather(*(lane() for _ in range(min(limit, len(items)))))
                 if done:
                     chunks.put(done)
             finally:
                 chunks.put(None)
 
-        def release(n: int) -> None:
-            for _ in range(n):
-                budget.release()
-
         running = asyncio.run_coroutine_threadsafe(send_all(), loop)
         try:
             while (chunk := chunks.get()) is not None:
                 yield chunk
-                loop.call_soon_threadsafe(release, len(chunk))
+                loop.call_soon_threadsafe(budget.give, len(chunk))
             running.result()  # a failure of the sending itself (a bug) is the caller's
         finally:
             running.cancel()  # stopped early: the pushes not yet answered are dropped
@@ -284,31 +357,39 @@ class FcmSender:
         head, _, tail = whole.partition(mark)
         return head, tail
 
-    async def _send(self, payload: bytes | SendResult, gate: asyncio.Semaphore) -> SendResult:
+    async def _send(self, payload: bytes | SendResult) -> SendResult:
         if isinstance(payload, SendResult):
             return payload
         stale: str | None = None
-        async with gate:
-            for attempt in range(2):
-                url = self.url
-                try:
-                    access = await self._access_token(stale)
-                except google.auth.exceptions.GoogleAuthError as exc:
-                    return SendResult(Outcome.RETRY, error=f"credentials refresh failed: {exc!r}")
+        for attempt in range(2):
+            try:
+                access = await self._access_token(stale)
+            except google.auth.exceptions.GoogleAuthError as exc:
+                return SendResult(Outcome.RETRY, error=f"credentials refresh failed: {exc!r}")
+            headers = self._headers.get(access)
+            if headers is None:  # one dict per access token, not one per push
                 headers = {"Content-Type": "application/json", "Authorization": f"Bearer {access}"}
-                try:
-                    reply = await self.transport.post(url, payload, headers)
-                except HeaderError as exc:  # the access token: a credentials problem
-                    return SendResult(Outcome.RETRY, error=f"request not built: {exc}")
-                except NETWORK_ERRORS as exc:
-                    return SendResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
-                if attempt == 0 and is_auth_failure(reply.status, parse_error(reply.body)):
-                    stale = access  # refresh the token and send once more
-                    continue
-                break
+                self._headers = {access: headers}
+            try:
+                reply = await self.transport.post(self.url, payload, headers)
+            except HeaderError as exc:  # the access token: a credentials problem
+                return SendResult(Outcome.RETRY, error=f"request not built: {exc}")
+            except NETWORK_ERRORS as exc:
+                return SendResult(Outcome.RETRY, error=f"{type(exc).__name__}: {exc}")
+            if (
+                attempt == 0
+                and reply.status == 401
+                and is_auth_failure(reply.status, parse_error(reply.body))
+            ):
+                stale = access  # refresh the token and send once more
+                continue
+            break
         return classify(reply.status, reply.headers, reply.body)
 
     async def _access_token(self, stale: str | None) -> str:
+        token = self.tokens.cached(stale)
+        if token is not None:
+            return token
         if self.tokens.fresh(stale):
             return self.tokens.get(stale)
         # a refresh is a blocking HTTP call to Google: not on the transport's loop

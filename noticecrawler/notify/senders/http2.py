@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -66,6 +67,22 @@ class _Stream:
         self.headers = Headers()
         self.body: list[bytes] = []
         self.size = 0
+
+
+@functools.lru_cache(maxsize=64)
+def _fields(
+    authority: str, scheme: str, path: str, headers: tuple[tuple[str, str], ...]
+) -> tuple[tuple[bytes, bytes], ...]:
+    """A request's header fields but its length, encoded once for every push that shares them."""
+    fields = [
+        (b":method", b"POST"),
+        (b":scheme", scheme.encode()),
+        (b":authority", authority.encode("latin-1")),
+        (b":path", path.encode("latin-1")),
+        (b"user-agent", USER_AGENT.encode()),
+    ]
+    fields.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers)
+    return tuple(fields)
 
 
 class H2Connection(asyncio.Protocol):
@@ -157,17 +174,8 @@ class H2Connection(asyncio.Protocol):
             self.going_away = True
             self.on_change(self)
             raise TransportError("stream ids used up", unprocessed=True) from None
-        fields = [
-            (b":method", b"POST"),
-            (b":scheme", scheme.encode()),
-            (b":authority", authority.encode("latin-1")),
-            (b":path", path.encode("latin-1")),
-            (b"user-agent", USER_AGENT.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        fields.extend(
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
-        )
+        fields = [*_fields(authority, scheme, path, tuple(headers.items()))]
+        fields.append((b"content-length", str(len(body)).encode()))
         stream = self.streams[stream_id] = _Stream(loop.create_future())
         timer = loop.call_later(read_timeout, self._timed_out, stream_id, read_timeout)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -27,8 +28,11 @@ class HeaderError(ValueError):
     name): raised when the request is built, before anything is sent."""
 
 
+@functools.lru_cache(maxsize=256)
 def check_header(name: str, value: str) -> None:
-    """Raise HeaderError when ``name: value`` cannot be sent as one well-formed header."""
+    """Raise HeaderError when ``name: value`` cannot be sent as one well-formed header.
+    (Cached: every push of a process carries the same few headers, the bearer token's value
+    among them — hundreds of characters scanned once, not once per push.)"""
     if not name or ":" in name or " " in name or _CONTROL.intersection(name):
         raise HeaderError(f"header name {name!r} would break the request")
     bad = _CONTROL.intersection(value)
