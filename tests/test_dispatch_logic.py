@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 from dispatch import config
 from dispatch.celery_app import NOTIFY_TASKS, celery_config
@@ -106,13 +107,16 @@ def test_check_schedule_is_one_entry_due_when_a_slot_passed() -> None:
 
 
 def test_batched_is_due_once_a_slot_passed_at_most_every_tick() -> None:
-    s = batched(2.0, [(10.0, 3.0), (10.0, 8.0)])
+    # an app of its own: the project's (current) app would resolve its configuration, and
+    # start the embedded Redis, to tell the time
+    app = Celery("schedule-test", set_as_current=False)
+    s = batched(2.0, [(10.0, 3.0), (10.0, 8.0)], app=app)
     now = s.now()
     state = s.is_due(now)  # just ran: no slot since
     assert not state.is_due and 0 < state.next <= 10
     assert s.is_due(now - timedelta(seconds=6)).is_due  # a slot (5 s apart) passed since
     # a slot passed, but the last message went out less than a tick ago: wait the tick out
-    close = batched(20.0, [(10.0, 3.0)])
+    close = batched(20.0, [(10.0, 3.0)], app=app)
     waiting = close.is_due(now - timedelta(seconds=11))
     assert not waiting.is_due and 0 < waiting.next <= 9
     assert close.is_due(now - timedelta(seconds=21)).is_due
