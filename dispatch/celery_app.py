@@ -20,14 +20,14 @@ from kombu import Exchange, Queue
 
 from dispatch import config as dispatch_config
 from dispatch.limits import WorkerLimitsTask
-from dispatch.schedule import CRAWL_QUEUE, beat_schedule, catalog_boards
+from dispatch.schedule import CRAWL_QUEUE, beat_schedule, catalog_boards, check_schedule
 from noticecrawler.redaction import install_log_redaction, redact, redact_value
 
 DEFAULT_QUEUE = "celery"
 NOTIFY_QUEUE = "notify_tasks"
 #: task names of the notifications layer (dispatch/notify_tasks.py), routed by name
 NOTIFY_TASKS = ("dispatch.notify_post", "dispatch.send_batch", "dispatch.sweep_outbox")
-CRAWL_TASKS = ("dispatch.crawl_site", "dispatch.crawl_sites")
+CRAWL_TASKS = ("dispatch.crawl_site", "dispatch.crawl_sites", "dispatch.check_due")
 
 
 def _includes() -> list[str]:
@@ -41,8 +41,12 @@ def _queue(name: str) -> Queue:
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
-def celery_config(cfg: dispatch_config.DispatchConfig, boards: list[Any]) -> dict[str, Any]:
-    """The app's configuration for a resolved :class:`~dispatch.config.DispatchConfig`."""
+def celery_config(
+    cfg: dispatch_config.DispatchConfig, boards: list[Any], check_tick: float = 0.0
+) -> dict[str, Any]:
+    """The app's configuration for a resolved :class:`~dispatch.config.DispatchConfig`.
+    ``check_tick`` > 0: beat sends one batched ``check_due`` at most that often instead of one
+    ``crawl_site`` per board (dispatch/schedule.py)."""
     transport = {"visibility_timeout": cfg.visibility_timeout}
     routes: dict[str, dict[str, str]] = {name: {"queue": CRAWL_QUEUE} for name in CRAWL_TASKS}
     routes.update({name: {"queue": NOTIFY_QUEUE} for name in NOTIFY_TASKS})
@@ -79,14 +83,17 @@ def celery_config(cfg: dispatch_config.DispatchConfig, boards: list[Any]) -> dic
         "task_send_sent_event": True,
         "timezone": "UTC",
         "enable_utc": True,
-        "beat_schedule": beat_schedule(boards),
+        "beat_schedule": (
+            check_schedule(boards, check_tick) if check_tick > 0 else beat_schedule(boards)
+        ),
     }
 
 
 def _lazy_config() -> dict[str, Any]:
     import noticecrawler.settings
 
-    return celery_config(dispatch_config.current(), catalog_boards(noticecrawler.settings))
+    tick = float(dispatch_config.setting(noticecrawler.settings, "CRAWL_CHECK_TICK") or 0)
+    return celery_config(dispatch_config.current(), catalog_boards(noticecrawler.settings), tick)
 
 
 class SecretRedacted(RuntimeError):

@@ -47,10 +47,11 @@ def warn_without_contact(**_: Any) -> None:
     # the task, by Celery without a traceback)
     throws=(CrawlNotStarted,),
 )
-def crawl_site(self: Any, board: str) -> dict[str, Any]:
+def crawl_site(self: Any, board: str, check: bool = True) -> dict[str, Any]:
     """Crawl one board in a fresh process; skipped when the board is being crawled already.
     Raises :class:`~noticecrawler.preflight.CrawlNotStarted` (state FAILURE) when the crawl
-    cannot start. The limits are this worker's (the message carries none: dispatch/limits.py)."""
+    cannot start. The limits are this worker's (the message carries none: dispatch/limits.py).
+    ``check``: check the board cheaply first (``check_due`` sends False after its own check)."""
     return runs.crawl_board(
         board,
         self.request.id,
@@ -58,7 +59,30 @@ def crawl_site(self: Any, board: str) -> dict[str, Any]:
         timeout=self.soft_time_limit,
         interrupts=(SoftTimeLimitExceeded,),
         interrupt_signals=(SIG_SOFT_TIMEOUT,) if SIG_SOFT_TIMEOUT else (),
+        check=check,
     )
+
+
+def _send_crawl(board: Any, check: bool) -> None:
+    args = (board.name,) if check else (board.name, False)
+    crawl_site.apply_async(args, queue=CRAWL_QUEUE, expires=float(board.interval))
+
+
+@app.task(
+    name="dispatch.check_due",
+    bind=True,
+    ignore_result=True,
+    soft_time_limit=SOFT_TIME_LIMIT,
+    time_limit=TIME_LIMIT,
+)
+def check_due(self: Any) -> dict[str, Any]:
+    """Check every board whose slot has passed in this process (beat sends it at most every
+    ``CRAWL_CHECK_TICK`` seconds); ``crawl_site`` only for the boards that changed. No result
+    is stored; one summary line per batch in the log."""
+    import noticecrawler.settings
+
+    tick = float(config.setting(noticecrawler.settings, "CRAWL_CHECK_TICK") or 5.0)
+    return runs.check_due(self.request.id, config.current(), _send_crawl, tick=tick)
 
 
 @app.task(name="dispatch.crawl_sites")

@@ -14,6 +14,11 @@ counters or anything outside the rows. When the digest equals the one of the pag
 stored in the HTTP cache, nothing is new; the crawl is not run. The same holds for a page that
 has validators but answers 200 (an ETag that changes with a view counter).
 
+Boards are checked in batches (:func:`check_boards`: one task checks every board due at a beat
+tick, dispatch/runs.py) or one at a time (:func:`check`: ``crawl_site``'s own check). A batch
+reads the boards' last runs in one query, waits for each host in turn while the other hosts'
+boards are fetched, and records its runs in one statement.
+
 The cheap path never writes the HTTP cache; the next crawl finds it as the last crawl left it. It
 only runs when the board's last run finished cleanly (a failed or killed run is followed by a
 crawl that catches up), and a board that checks its posts for edits (``check_edits``) is checked
@@ -27,135 +32,24 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
-import urllib3
-from protego import Protego
 from scrapy.http import HtmlResponse
 from scrapy.settings import BaseSettings
 
-from noticecrawler import politeness, robots
-from noticecrawler.cachedpage import cached_digest, cached_page, rows_digest
+from noticecrawler import politeness
+from noticecrawler.cachedpage import Cached, cached_digest, cached_page, rows_digest
 from noticecrawler.db import kept_connection, queries
+from noticecrawler.plainfetch import Fetched, RobotsRules, Slots, fetch
 
 logger = logging.getLogger(__name__)
 
 #: the last runs after which a cheap check may stand in for a crawl
 CLEAN = ("finished",)
-
-
-# --- the fetch ----------------------------------------------------------------------------------
-
-
-class Slots:
-    """The per-host slots of :mod:`noticecrawler.politeness`, taken from plain (blocking) code."""
-
-    def __init__(self, client: Any, settings: BaseSettings):
-        self.client = client
-        concurrency = max(1, settings.getint("HOST_CONCURRENCY", 1))
-        delay = max(0.0, settings.getfloat("HOST_DELAY", 1.0))
-        lease = settings.getfloat("DOWNLOAD_TIMEOUT", 180) + 10
-        self.args = (concurrency, int(delay * 1000), int(lease * 1000))
-
-    def acquire(self, host: str, token: str, deadline: float) -> bool:
-        keys = (politeness.PREFIX + host + ":inflight", politeness.PREFIX + host + ":next")
-        while True:
-            wait = int(self.client.eval(politeness._ACQUIRE, 2, *keys, token, *self.args))
-            if wait == 0:
-                return True
-            seconds = politeness.POLL if wait < 0 else min(wait / 1000, 5.0)
-            if time.monotonic() + max(seconds, 0) > deadline:
-                return False
-            time.sleep(seconds)
-
-    def release(self, host: str, token: str) -> None:
-        self.client.zrem(politeness.PREFIX + host + ":inflight", token)
-
-    def hold(self, host: str, seconds: float) -> None:
-        key = politeness.PREFIX + host + ":next"
-        self.client.eval(politeness._HOLD, 1, key, int(seconds * 1000))
-
-
-_pools: dict[int, urllib3.PoolManager] = {}
-
-
-def _pool() -> urllib3.PoolManager:
-    """This process's connection pool (keep-alive across checks; never one from before a fork)."""
-    pid = os.getpid()
-    if pid not in _pools:
-        _pools[pid] = urllib3.PoolManager(
-            num_pools=50,
-            maxsize=1,
-            # one more try only when a kept-alive connection turns out closed; never a sleep on
-            # Retry-After (the host is held in Redis instead) nor a redirect followed
-            retries=urllib3.Retry(
-                total=1, read=0, redirect=0, status=0, other=0, respect_retry_after_header=False
-            ),
-        )
-    return _pools[pid]
-
-
-def robots_allow(client: Any, settings: BaseSettings, board: Any) -> bool | None:
-    """True/False when the shared robots.txt cache decides; None when it holds nothing (only a
-    crawl fetches robots.txt)."""
-    if not settings.getbool("ROBOTSTXT_OBEY") or getattr(board, "robots", "obey") == "ignore":
-        return True
-    url = urlsplit(board.start_url)
-    body = client.get(robots.PREFIX + f"{url.scheme}://{url.netloc}")
-    if body is None:
-        return None
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-    return bool(Protego.parse(text).can_fetch(board.start_url, robots.AGENT))
-
-
-@dataclass
-class Fetched:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def fetch(
-    settings: BaseSettings, url: str, headers: dict[str, str], timeout: float
-) -> Fetched | None:
-    """GET ``url``; None on a network error or a body over ``DOWNLOAD_MAXSIZE`` (the crawl then
-    meets the same and records it)."""
-    limit = settings.getint("DOWNLOAD_MAXSIZE", 0)
-    sent = {
-        **{str(k): str(v) for k, v in settings.getdict("DEFAULT_REQUEST_HEADERS").items()},
-        "User-Agent": settings.get("USER_AGENT", ""),
-        "Accept-Encoding": "gzip, deflate",
-        **headers,
-    }
-    try:
-        response = _pool().request(
-            "GET",
-            url,
-            headers=sent,
-            preload_content=False,
-            redirect=False,
-            timeout=urllib3.Timeout(total=timeout),
-        )
-        try:
-            chunks, size = [], 0
-            for chunk in response.stream(65536):
-                size += len(chunk)
-                if limit and size > limit:
-                    return None
-                chunks.append(chunk)
-        finally:
-            response.release_conn()
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        logger.debug("%s: cheap check failed: %s", url, exc)
-        return None
-    return Fetched(response.status, dict(response.headers), b"".join(chunks))
-
-
-# --- the check -------------------------------------------------------------------------------
 
 
 def summary(outcome: str, *, not_modified: int, started: float) -> dict[str, Any]:
@@ -178,78 +72,171 @@ def summary(outcome: str, *, not_modified: int, started: float) -> dict[str, Any
     }
 
 
-def check(
-    board: Any, settings: BaseSettings, client: Any, conn: psycopg.Connection[Any]
-) -> dict[str, Any] | None:
-    """Check ``board`` without a crawl. Returns the summary of the run it recorded, or None
-    when a crawl must run (it then recorded nothing, and held no host slot)."""
-    started, started_at = time.monotonic(), datetime.now(UTC)
-    last = queries.last_runs(conn, board.name, 1)
-    if not last or last[0]["finish_reason"] not in CLEAN or last[0]["errors"]:
-        return None
+@dataclass
+class Batch:
+    """What a batch of cheap checks found: the runs it recorded (board -> summary), the boards
+    a crawl must read (changed, no validators, anything unsettled) and the boards whose host
+    stayed busy past the batch's wait (nothing recorded, no request sent)."""
+
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    crawl: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    board: Any
+    cached: Cached
+    host: str
+    started: float
+    started_at: datetime
+
+
+def _prepare(board: Any, settings: BaseSettings, last: dict[str, Any] | None) -> Cached | None:
+    """The cached page a cheap check of ``board`` compares with; None: a crawl must run."""
+    if not last or last["finish_reason"] not in CLEAN or last["errors"]:
+        return None  # after a failed or killed run (or none) the crawl catches up
     cached = cached_page(settings, board)
     if cached is None:
         return None
-    validators = cached.validators
-    if not validators and (board.check_edits or not cached_digest(board, cached)):
+    if not cached.validators and (board.check_edits or not cached_digest(board, cached)):
         # a crawl of a page read in full re-reads young posts of a check_edits board for body
         # edits the rows do not show; only a 304 says that nothing changed there
         return None
-    if not robots_allow(client, settings, board):
-        return None  # unknown rules or a disallowed page: the crawl records why
-    host = urlsplit(board.start_url).hostname or ""
-    token = uuid.uuid4().hex
-    slots = Slots(client, settings)
-    wait_max = settings.getfloat("HOST_WAIT_MAX", 0) or 0.8 * settings.getfloat(
-        "CRAWL_SOFT_TIME_LIMIT", 240
-    )
-    if not slots.acquire(host, token, started + wait_max):
-        # what the crawl would record after the same wait (politeness.HostBusy)
-        result = summary("host_busy", not_modified=0, started=started)
-        detail = (
-            f"board `{board.name}`: host {host} stayed busy: {board.start_url} could not start "
-            f"within the crawl's wait budget of {wait_max:g}s"
-        )
-        result.update(requests=0, pages=0, errors=1, error_detail=detail, finish_reason="host_busy")
-        queries.record_run(conn, board.name, started_at, result)
-        logger.warning("%s", detail)
-        return result
-    # the task's time limit is held back meanwhile: a slow answer leaves the crawl its time
-    timeout = min(
-        settings.getfloat("DOWNLOAD_TIMEOUT", 20),
-        wait_max / 4,
-        max(0.1, started + wait_max - time.monotonic()),
-    )
-    try:
-        fetched = fetch(settings, board.start_url, validators, timeout)
-    finally:
-        slots.release(host, token)
+    return cached
+
+
+def _decide(
+    item: _Pending, fetched: Fetched | None, slots: Slots, cap: float
+) -> dict[str, Any] | None:
+    """The run of a fetched page, or None when a crawl must read it."""
+    board, validators = item.board, item.cached.validators
     if fetched is None:
         return None
     if fetched.status in (429, 503):
         seconds = politeness.retry_after_seconds(fetched.headers.get("Retry-After"))
         if seconds is not None:
-            slots.hold(host, min(seconds, settings.getfloat("HOST_RETRY_AFTER_MAX", 600)))
+            slots.hold(item.host, min(seconds, cap))
         return None
     if fetched.status == 304 and validators:
-        result = summary("not_modified", not_modified=1, started=started)
-    elif fetched.status == 200 and not board.check_edits:
+        return summary("not_modified", not_modified=1, started=item.started)
+    if fetched.status == 200 and not board.check_edits:
         # no validators, or a page whose validators change with its counters: the rows decide
         page = HtmlResponse(board.start_url, status=200, headers=fetched.headers, body=fetched.body)
         digest = rows_digest(board, page)
-        if digest is None or digest != cached_digest(board, cached):
+        if digest is None or digest != cached_digest(board, item.cached):
             return None
-        result = summary("rows_unchanged", not_modified=0, started=started)
-    else:
-        return None  # changed (or anything else): the crawl reads it
-    queries.record_run(conn, board.name, started_at, result)
-    logger.info(
-        "board `%s`: %s — checked without a crawl (1 request, %d not modified)",
-        board.name,
-        "not modified" if result["not_modified"] else "rows unchanged",
-        result["not_modified"],
+        return summary("rows_unchanged", not_modified=0, started=item.started)
+    return None  # changed (or anything else): the crawl reads it
+
+
+def check_boards(
+    boards: list[Any],
+    settings: BaseSettings,
+    client: Any,
+    conn: psycopg.Connection[Any],
+    *,
+    wait: float,
+) -> Batch:
+    """Check ``boards`` without crawls, in this process: one query for their last runs, one
+    conditional GET each under the per-host slots (a host's boards one after the other, spaced
+    by its delay; the other hosts' boards meanwhile), one statement recording every run.
+    A board whose host is not free within ``wait`` seconds is returned in ``busy``."""
+    batch = Batch()
+    started = time.monotonic()
+    last = queries.last_run_states(conn, [b.name for b in boards])
+    rules = RobotsRules(client, settings)
+    pending: list[_Pending] = []
+    for board in boards:
+        cached = _prepare(board, settings, last.get(board.name))
+        if cached is None or not rules.allow(board):
+            batch.crawl.append(board.name)  # unknown or disallowing rules: the crawl records why
+            continue
+        host = urlsplit(board.start_url).hostname or ""
+        pending.append(_Pending(board, cached, host, time.monotonic(), datetime.now(UTC)))
+    slots = Slots(client, settings)
+    token = uuid.uuid4().hex
+    cap = settings.getfloat("HOST_RETRY_AFTER_MAX", 600)
+    deadline = started + wait
+    started_at: dict[str, datetime] = {}
+    while pending:
+        waiting: list[_Pending] = []
+        wake = deadline
+        full: set[str] = set()  # hosts that said "wait" in this pass: their boards wait too
+        for item in pending:
+            if item.host in full:
+                waiting.append(item)
+                continue
+            seconds = slots.try_acquire(item.host, token)
+            if seconds > 0:
+                full.add(item.host)
+                if time.monotonic() + seconds > deadline:
+                    batch.busy.append(item.board.name)
+                else:
+                    waiting.append(item)
+                    wake = min(wake, time.monotonic() + seconds)
+                continue
+            # a slow answer leaves the crawl its time: the GET gets a share of the budget, and
+            # never more than what is left of it
+            timeout = min(
+                settings.getfloat("DOWNLOAD_TIMEOUT", 20),
+                max(wait / 4, 1.0),
+                max(0.1, deadline - time.monotonic()),
+            )
+            try:
+                fetched = fetch(settings, item.board.start_url, item.cached.validators, timeout)
+            finally:
+                slots.release(item.host, token)
+            # the host's next request waits its delay from now (politeness._RELEASE)
+            full.add(item.host)
+            wake = min(wake, time.monotonic() + slots.delay)
+            run = _decide(item, fetched, slots, cap)
+            if run is None:
+                batch.crawl.append(item.board.name)
+            else:
+                batch.runs[item.board.name] = run
+                started_at[item.board.name] = item.started_at
+        pending = waiting
+        if pending:
+            time.sleep(max(0.0, wake - time.monotonic()))
+    if batch.runs:
+        queries.record_runs(conn, [(n, started_at[n], run) for n, run in batch.runs.items()])
+    for name, run in batch.runs.items():
+        logger.debug("board `%s`: %s — checked without a crawl", name, run["path"])
+    return batch
+
+
+def check(
+    board: Any, settings: BaseSettings, client: Any, conn: psycopg.Connection[Any]
+) -> dict[str, Any] | None:
+    """Check ``board`` without a crawl. Returns the summary of the run it recorded, or None
+    when a crawl must run (it then recorded nothing, and held no host slot). A host that stays
+    busy past the crawl's wait budget ends the run as ``host_busy``, as the crawl would."""
+    started, started_at = time.monotonic(), datetime.now(UTC)
+    wait_max = settings.getfloat("HOST_WAIT_MAX", 0) or 0.8 * settings.getfloat(
+        "CRAWL_SOFT_TIME_LIMIT", 240
     )
-    return result
+    batch = check_boards([board], settings, client, conn, wait=wait_max)
+    if batch.busy:
+        # what the crawl would record after the same wait (politeness.HostBusy)
+        result = summary("host_busy", not_modified=0, started=started)
+        detail = (
+            f"board `{board.name}`: host {urlsplit(board.start_url).hostname} stayed busy: "
+            f"{board.start_url} could not start within the crawl's wait budget of {wait_max:g}s"
+        )
+        result.update(requests=0, pages=0, errors=1, error_detail=detail, finish_reason="host_busy")
+        queries.record_run(conn, board.name, started_at, result)
+        logger.warning("%s", detail)
+        return result
+    run = batch.runs.get(board.name)
+    if run is not None:
+        logger.info(
+            "board `%s`: %s — checked without a crawl (1 request, %d not modified)",
+            board.name,
+            "not modified" if run["not_modified"] else "rows unchanged",
+            run["not_modified"],
+        )
+    return run
 
 
 def check_without_crawl(

@@ -177,6 +177,10 @@ EXTENSIONS = {
 #: start URL (or, without validators, a digest of its rows) before forking a crawl; the crawl
 #: runs only when the page changed (noticecrawler.revalidate)
 NOTICECRAWLER_CHEAP_CHECK = True
+#: Beat sends one `check_due` task at most every this many seconds, which checks every board whose
+#: slot has passed in one process and forks crawls only for those that changed; 0: one
+#: `crawl_site` per board at each of its slots (dispatch/schedule.py)
+CRAWL_CHECK_TICK = float(os.environ.get("CRAWL_CHECK_TICK", "5"))
 #: Pages the first crawl of a board reads at most (later crawls stop at the first known page).
 NOTICECRAWLER_FIRST_CRAWL_MAX_PAGES = 3
 #: Pages any crawl reads at most (a board entry's `max_pages` overrides it).

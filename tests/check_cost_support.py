@@ -20,6 +20,8 @@ class CounterProxy:
     def __init__(self, upstream: str, host: str = "127.0.0.1"):
         self.upstream = upstream
         self.lists: list[str] = []
+        #: (path, time.monotonic()) of every list page served
+        self.times: list[tuple[str, float]] = []
         self.lock = threading.Lock()
         proxy = self
 
@@ -40,6 +42,7 @@ class CounterProxy:
                     html = html.replace("<body>", f"<body><p>{time.time_ns()}</p>", 1)
                     with proxy.lock:
                         proxy.lists.append(html)
+                        proxy.times.append((self.path, time.monotonic()))
                     body = html.encode("utf-8")
                 self.send_response(status)
                 self.send_header("Content-Type", kind or "text/plain")

@@ -24,8 +24,9 @@ from tests.dispatch_helpers import (
 
 pytestmark = pytest.mark.slow
 
-# short limits so a hung board is killed within the test (soft: the crawl process is killed)
-LIMITS = {"CRAWL_SOFT_TIME_LIMIT": 3, "CRAWL_TIME_LIMIT": 6}
+# short limits so a hung board is killed within the test (soft: the crawl process is killed);
+# beat with one crawl_site entry per board (the batched check_due: tests/test_check_due.py)
+LIMITS = {"CRAWL_SOFT_TIME_LIMIT": 3, "CRAWL_TIME_LIMIT": 6, "CRAWL_CHECK_TICK": 0}
 
 
 @pytest.fixture

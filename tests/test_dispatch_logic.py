@@ -6,14 +6,25 @@ from __future__ import annotations
 import os
 import time
 import types
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 from dispatch import config
 from dispatch.celery_app import NOTIFY_TASKS, celery_config
+from dispatch.due import CLAIMED, claim_due
 from dispatch.lock import BoardLock
-from dispatch.schedule import beat_schedule, board_offset, spread
+from dispatch.schedule import (
+    CHECK_ENTRY,
+    batched,
+    beat_schedule,
+    board_offset,
+    board_slots,
+    check_schedule,
+    spread,
+)
 from noticecrawler.catalog import parse_catalog
 from noticecrawler.demo.catalog import board_entry
 from tests.dispatch_helpers import redis_server
@@ -78,6 +89,52 @@ def test_celery_config_json_queues_and_routes() -> None:
         assert conf["task_routes"][name] == {"queue": "notify_tasks"}
     assert conf["worker_prefetch_multiplier"] == 1
     assert conf["broker_transport_options"]["visibility_timeout"] == 3600
+
+
+def test_check_schedule_is_one_entry_due_when_a_slot_passed() -> None:
+    boards = parse_catalog(CATALOG, substitutions={"demo": "http://127.0.0.1:1"})
+    [(name, entry)] = check_schedule(boards, 5.0).items()
+    assert name == CHECK_ENTRY and entry["task"] == "dispatch.check_due"
+    assert entry["options"] == {"queue": "crawl_tasks", "expires": 5.0}
+    # only the enabled board's slots
+    assert entry["schedule"] == batched(5.0, [(90.0, board_offset("often", 90))])
+    conf = celery_config(config.from_settings(settings_module()), boards, 5.0)
+    assert list(conf["beat_schedule"]) == [CHECK_ENTRY]
+    assert conf["task_routes"]["dispatch.check_due"] == {"queue": "crawl_tasks"}
+    assert list(
+        celery_config(config.from_settings(settings_module()), boards)["beat_schedule"]
+    ) == ["often"]
+
+
+def test_batched_is_due_once_a_slot_passed_at_most_every_tick() -> None:
+    # an app of its own: the project's (current) app would resolve its configuration, and
+    # start the embedded Redis, to tell the time
+    app = Celery("schedule-test", set_as_current=False)
+    s = batched(2.0, [(10.0, 3.0), (10.0, 8.0)], app=app)
+    now = s.now()
+    state = s.is_due(now)  # just ran: no slot since
+    assert not state.is_due and 0 < state.next <= 10
+    assert s.is_due(now - timedelta(seconds=6)).is_due  # a slot (5 s apart) passed since
+    # a slot passed, but the last message went out less than a tick ago: wait the tick out
+    close = batched(20.0, [(10.0, 3.0)], app=app)
+    waiting = close.is_due(now - timedelta(seconds=11))
+    assert not waiting.is_due and 0 < waiting.next <= 9
+    assert close.is_due(now - timedelta(seconds=21)).is_due
+
+
+def test_claim_due_once_per_slot(tmp_path: Path) -> None:
+    boards = parse_catalog(
+        board_entry("aa", interval="60s") + board_entry("bb", interval="60s"),
+        substitutions={"demo": "http://127.0.0.1:1"},
+    )
+    with redis_server(tmp_path / "redis") as redis, redis.client() as conn:
+        now = time.time()
+        slots = board_slots(boards, now)
+        assert claim_due(conn, slots) == []  # first seen: from the next slot on, as beat does
+        assert claim_due(conn, board_slots(boards, now + 60)) == ["aa", "bb"]
+        assert claim_due(conn, board_slots(boards, now + 60)) == []  # claimed: never twice
+        conn.hset(CLAIMED, "bb", 0)
+        assert claim_due(conn, board_slots(boards, now + 61)) == ["bb"]
 
 
 def test_board_lock(tmp_path: Path) -> None:

@@ -208,6 +208,44 @@ def record_run(
     return int(row["id"] if isinstance(row, Mapping) else row[0])
 
 
+RUN_COLUMNS = (
+    "pages", "requests", "not_modified", "items", "new", "errors", "error_detail",
+    "finish_reason", "deleted", "throttled",
+)  # fmt: skip
+
+
+def record_runs(
+    conn: psycopg.Connection[Any], runs: Sequence[tuple[str, datetime, Mapping[str, Any]]]
+) -> None:
+    """Whole runs (board, started, summary) of a batch of checks in one statement: one commit
+    (and one WAL flush) for the batch."""
+    if not runs:
+        return
+    row = "(%s, %s, now(), " + ", ".join(["%s"] * len(RUN_COLUMNS)) + ")"
+    params: list[Any] = []
+    for board, started, summary in runs:
+        values = {"deleted": 0, "throttled": 0, **summary}
+        params += [board, started, *(values[c] for c in RUN_COLUMNS)]
+    conn.execute(
+        "INSERT INTO crawl_runs (board, started_at, finished_at, " + ", ".join(RUN_COLUMNS) + ")"
+        " VALUES " + ", ".join([row] * len(runs)),
+        params,
+    )
+
+
+def last_run_states(conn: psycopg.Connection[Any], boards: Sequence[str]) -> dict[str, Any]:
+    """Each board's last run (finish reason, errors), in one query; boards never run are left
+    out."""
+    cur = conn.execute(
+        """SELECT b.board, r.finish_reason, r.errors
+           FROM unnest(%s::text[]) AS b(board)
+           JOIN LATERAL (SELECT finish_reason, errors FROM crawl_runs c WHERE c.board = b.board
+                         ORDER BY c.started_at DESC, c.id DESC LIMIT 1) r ON true""",
+        (list(boards),),
+    )
+    return {r["board"]: dict(r) for r in cur.fetchall()}
+
+
 def close_dead_runs(conn: psycopg.Connection[Any], board: str) -> list[int]:
     """Close the board's runs still marked running as ``killed``. Only for a caller that holds
     the board's lock: no other crawl of the board is alive then, so such a row was left by a
