@@ -248,8 +248,8 @@ def compare(
                 for n in sizes:
                     tokens = [f"d{offset + i}" for i in range(n)]
                     offset += n
-                    # the last size's subscriptions stop matching (deleting them would set
-                    # notifications.subscription_id to NULL row by row: minutes of PostgreSQL)
+                    # the last size's subscriptions stop matching (before migration 0009,
+                    # deleting them set notifications.subscription_id to NULL row by row)
                     db.execute("UPDATE subscriptions SET keywords = '{earlier-size}'")
                     add_users(db, tokens, ["공지"])
                     post = _post(db, n)
