@@ -38,6 +38,16 @@ class Problem(Exception):
         self.extra = extra
 
 
+def invalid_input(field: str, message: str) -> Problem:
+    """A 422 about one field of the request, shaped like FastAPI's own validation errors."""
+    return Problem(
+        422,
+        f"{field}: {message}",
+        kind="invalid-input",
+        errors=[{"field": field, "message": message}],
+    )
+
+
 def problem_response(
     status: int,
     detail: str,

@@ -17,7 +17,7 @@ from noticecrawler.api.auth import Caller, State, bearer_token, principal_for
 from noticecrawler.api.config import ApiConfig
 from noticecrawler.api.jsonresp import json_response
 from noticecrawler.api.models import Board, PostDetail, PostPage
-from noticecrawler.api.problems import Problem
+from noticecrawler.api.problems import Problem, invalid_input
 from noticecrawler.api.state import app_state
 
 router = APIRouter(tags=["posts"])
@@ -68,24 +68,15 @@ async def boards(caller: Caller, state: State) -> Any:
     ]
 
 
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(
-        422,
-        f"{field}: {message}",
-        kind="invalid-input",
-        errors=[{"field": field, "message": message}],
-    )
-
-
 def _limit(value: str | None, cfg: ApiConfig) -> int:
     if value is None:
         return cfg.page_size
     try:
         limit = int(value)
     except ValueError:
-        raise _invalid("limit", "Input should be a valid integer") from None
+        raise invalid_input("limit", "Input should be a valid integer") from None
     if limit < 1:
-        raise _invalid("limit", "Input should be greater than or equal to 1")
+        raise invalid_input("limit", "Input should be greater than or equal to 1")
     return min(limit, cfg.max_page_size)
 
 
@@ -95,7 +86,7 @@ def _since(value: str | None) -> datetime | None:
     try:
         since = datetime.fromisoformat(value)
     except ValueError:
-        raise _invalid("since", "Input should be a valid ISO 8601 datetime") from None
+        raise invalid_input("since", "Input should be a valid ISO 8601 datetime") from None
     if since.tzinfo is None:
         raise Problem(422, "since: give a time zone (…Z or +09:00)", kind="invalid-input")
     return since
@@ -107,7 +98,7 @@ Q_MAX_LENGTH = 200
 
 def _q(value: str | None) -> str | None:
     if value is not None and len(value) > Q_MAX_LENGTH:
-        raise _invalid("q", f"String should have at most {Q_MAX_LENGTH} characters")
+        raise invalid_input("q", f"String should have at most {Q_MAX_LENGTH} characters")
     return value.strip() if value else None
 
 

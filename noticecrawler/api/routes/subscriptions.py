@@ -10,18 +10,9 @@ from noticecrawler.api import queries
 from noticecrawler.api.auth import State, User, user_id
 from noticecrawler.api.config import ApiConfig
 from noticecrawler.api.models import Subscriptions
-from noticecrawler.api.problems import Problem
+from noticecrawler.api.problems import invalid_input
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
-
-
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(
-        422,
-        f"{field}: {message}",
-        kind="invalid-input",
-        errors=[{"field": field, "message": message}],
-    )
 
 
 def _words(field: str, words: list[str], cfg: ApiConfig) -> list[str]:
@@ -29,9 +20,9 @@ def _words(field: str, words: list[str], cfg: ApiConfig) -> list[str]:
     for i, raw in enumerate(words):
         word = " ".join(raw.split())
         if not word:
-            raise _invalid(f"{field}.{i}", "an empty keyword")
+            raise invalid_input(f"{field}.{i}", "an empty keyword")
         if len(word) > cfg.max_keyword_length:
-            raise _invalid(
+            raise invalid_input(
                 f"{field}.{i}",
                 f"{len(word)} characters; a keyword has at most {cfg.max_keyword_length}",
             )
@@ -44,13 +35,13 @@ def checked(body: Subscriptions, cfg: ApiConfig) -> list[tuple[list[str], list[s
     """The subscriptions, cleaned (spaces collapsed, duplicates dropped), or a 422 that names
     the first bad field."""
     if len(body.subscriptions) > cfg.max_subscriptions:
-        raise _invalid(
+        raise invalid_input(
             "subscriptions",
             f"{len(body.subscriptions)} subscriptions; at most {cfg.max_subscriptions} per user",
         )
     total = sum(len(s.keywords) + len(s.negative_keywords) for s in body.subscriptions)
     if total > cfg.max_keywords:
-        raise _invalid(
+        raise invalid_input(
             "subscriptions", f"{total} keywords; at most {cfg.max_keywords} per user in all"
         )
     known = {b.name for b in cfg.boards}
@@ -61,9 +52,9 @@ def checked(body: Subscriptions, cfg: ApiConfig) -> list[tuple[list[str], list[s
         negative = _words(f"{where}.negative_keywords", sub.negative_keywords, cfg)
         for j, board in enumerate(sub.boards):
             if board not in known:
-                raise _invalid(f"{where}.boards.{j}", f"no board `{board}`")
+                raise invalid_input(f"{where}.boards.{j}", f"no board `{board}`")
         if not keywords and not sub.boards:
-            raise _invalid(where, "needs keywords, or boards to follow whole")
+            raise invalid_input(where, "needs keywords, or boards to follow whole")
         out.append((keywords, negative, list(dict.fromkeys(sub.boards))))
     return out
 
