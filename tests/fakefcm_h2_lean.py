@@ -144,6 +144,7 @@ class LeanH2Connection(asyncio.Protocol):
         self.auth = f"Bearer {fake.expected_token}".encode()
         self.lock: threading.Lock = fake._lock
         self.decoder = hpack.Decoder(max_header_list_size=_HEADER_LIST)
+        self.decoded: dict[bytes, dict[bytes, bytes]] = {}  # see _decode
         self.buffer = b""
         self.preface = False  # the client's preface has arrived
         self.continuation: tuple[int, int, bytearray] | None = None  # stream, flags, block
@@ -347,11 +348,30 @@ class LeanH2Connection(asyncio.Protocol):
             self.continuation = None
             self._header_block(stream_id, first_flags, bytes(block))
 
-    def _header_block(self, stream_id: int, flags: int, block: bytes) -> None:
+    def _decode(self, block: bytes) -> dict[bytes, bytes]:
+        """The header block decoded against the connection's HPACK table. A block that leaves
+        the table as it was (indexed fields, literals without indexing) decodes the same way
+        until the table changes: it is kept, keyed by its bytes, and the kept ones are dropped
+        as soon as a block changes the table."""
+        headers = self.decoded.get(block)
+        if headers is not None:
+            return headers
+        table = self.decoder.header_table
+        entries = table.dynamic_entries
+        before = (entries[0] if entries else None, len(entries), table.maxsize)
         try:
-            fields = self.decoder.decode(block, raw=True)
+            headers = dict(self.decoder.decode(block, raw=True))  # type: ignore[arg-type]
         except (hpack.HPACKError, ValueError, IndexError):
             raise _Fail(COMPRESSION_ERROR) from None
+        after = (entries[0] if entries else None, len(entries), table.maxsize)
+        if after[0] is not before[0] or after[1:] != before[1:]:
+            self.decoded.clear()
+        elif len(self.decoded) < 1024:
+            self.decoded[block] = headers
+        return headers
+
+    def _header_block(self, stream_id: int, flags: int, block: bytes) -> None:
+        headers = self._decode(block)
         stream = self.receiving.get(stream_id)
         if stream is not None:  # trailers: they end the request
             if not flags & END_STREAM:
@@ -366,7 +386,7 @@ class LeanH2Connection(asyncio.Protocol):
         if len(self.windows) >= self.fake.max_streams:
             self.out.append(frame(RST_STREAM, 0, stream_id, _U32.pack(REFUSED_STREAM)))
             return
-        self.receiving[stream_id] = _Stream(dict(fields))
+        self.receiving[stream_id] = _Stream(headers)
         self.windows[stream_id] = self.initial_window
         if flags & END_STREAM:
             self._complete(stream_id)

@@ -22,7 +22,8 @@ import pytest
 
 from noticecrawler.notify.fcm_errors import Outcome
 from tests.fakefcm import FakeFcm, self_signed_certificate
-from tests.fakefcm_h2_lean import LeanH2Connection, header_block
+from tests.fakefcm_h2 import PREFACE
+from tests.fakefcm_h2_lean import HEADERS, SETTINGS, LeanH2Connection, frame, header_block
 from tests.test_fcm import android
 from tests.test_senders_http2 import sender_for
 
@@ -332,3 +333,39 @@ def test_the_project_sender_pushes_through_the_lean_fake_across_goaways(tmp_path
             sender.close()
         assert {r.outcome for _, r in results} == {Outcome.SENT}
         assert fake.lean_count == 300 and fake.h2_connections >= 300 // 37
+
+
+def test_header_blocks_are_decoded_against_the_table_as_it_is_then(fake: FakeFcm) -> None:
+    """The same bytes, an indexed field naming the newest table entry, mean one token before a
+    block adds a new entry and another after it: the second answer must follow the table."""
+    import hpack
+
+    path = b"\x04" + bytes([len(SEND)]) + SEND.encode()  # :path, literal without indexing
+
+    def adding(token: bytes) -> bytes:  # authorization, literal with incremental indexing
+        return b"\x83\x86" + path + b"\x57" + bytes([len(token)]) + token
+
+    newest = b"\x83\x86" + path + b"\xbe"  # :method POST, :scheme http, index 62
+    blocks = [adding(b"Bearer " + TOKEN.encode()), newest, adding(b"Bearer wrong"), newest]
+    sock = socket.create_connection(("127.0.0.1", fake.port), timeout=5)
+    try:
+        sock.sendall(
+            PREFACE
+            + frame(SETTINGS, 0, 0)
+            + b"".join(frame(HEADERS, 0x5, 2 * i + 1, b) for i, b in enumerate(blocks))
+        )
+        statuses, buffer, decoder = {}, b"", hpack.Decoder()
+        while len(statuses) < len(blocks):
+            data = sock.recv(65536)
+            assert data, "the fake hung up"
+            buffer += data
+            while len(buffer) >= 9 and len(buffer) >= 9 + int.from_bytes(buffer[:3], "big"):
+                length, kind, stream = int.from_bytes(buffer[:3], "big"), buffer[3], buffer[5:9]
+                if kind == HEADERS:
+                    fields = dict(decoder.decode(buffer[9 : 9 + length], raw=True))
+                    statuses[int.from_bytes(stream, "big")] = int(fields[b":status"])
+                buffer = buffer[9 + length :]
+    finally:
+        sock.close()
+    assert statuses == {1: 200, 3: 200, 5: 401, 7: 401}
+    assert fake.lean_count == 2
