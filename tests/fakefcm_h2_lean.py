@@ -166,6 +166,8 @@ class LeanH2Connection(asyncio.Protocol):
         self.accepted = 0  # requests taken (counted for GOAWAY)
         self.last_stream: int | None = None  # set once our GOAWAY went out
         self.peer_gone = False  # the client sent GOAWAY
+        self.finished = False  # every stream our GOAWAY promised is answered
+        self.eof = False  # our side of the connection is ended
         settings = (
             (MAX_CONCURRENT_STREAMS, fake.max_streams),
             (MAX_HEADER_LIST_SIZE, _HEADER_LIST),
@@ -192,7 +194,8 @@ class LeanH2Connection(asyncio.Protocol):
             with self.lock:
                 self.fake.lean_count += self.counted
             self.counted = 0
-        if self.out and self.transport is not None:
+        # after write_eof (``eof``) nothing more can go out
+        if self.out and self.transport is not None and not self.eof:
             self.transport.write(b"".join(self.out))
         self.out.clear()
         if self.last_stream is not None or self.peer_gone:
@@ -208,10 +211,14 @@ class LeanH2Connection(asyncio.Protocol):
             if any(stream_id <= last for stream_id in self.windows):
                 return
             # everything promised before the GOAWAY is answered: end our side and let the
-            # client hang up (TLS cannot half-close: there the client hangs up on its own)
-            self.last_stream = None
+            # client hang up (TLS cannot half-close: there the client hangs up on its own);
+            # streams still arriving stay unprocessed (last_stream is kept)
+            if self.finished:
+                return
+            self.finished = True
             if self.transport.can_write_eof():
                 self.transport.write_eof()
+                self.eof = True
             self.loop.call_later(5, self.close)
 
     # --- receiving -----------------------------------------------------------------------

@@ -246,6 +246,10 @@ def test_goaway_after_requests_per_connection_answers_only_the_streams_it_names(
         with pytest.raises((EOFError, OSError)):  # the fake ends its side, nothing more
             for _ in range(10):
                 client.read()
+        client.request()  # a client that went on regardless: not processed either
+        time.sleep(0.2)
+        # the fake waits for the client to hang up (its answers are not lost in a reset)
+        assert any(isinstance(c, LeanH2Connection) for c in fake._connections)
     finally:
         client.close()
     (goaway,) = client.of(h2.events.ConnectionTerminated)
