@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from noticecrawler.notify.fcm_errors import Outcome
-from tests.fakefcm import FakeFcm, self_signed_certificate
+from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 from tests.fakefcm_h2 import PREFACE
 from tests.fakefcm_h2_lean import HEADERS, SETTINGS, LeanH2Connection, frame, header_block
 from tests.test_fcm import android
@@ -324,13 +324,17 @@ def test_answer_headers_are_hpack_literals_that_leave_the_clients_table_alone() 
     assert len(decoder.header_table.dynamic_entries) == 0
 
 
-def test_the_project_sender_pushes_through_the_lean_fake_across_goaways(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", ["h2c", "h2-tls"])
+def test_the_project_sender_pushes_through_the_lean_fake_across_goaways(
+    protocol: str, tmp_path: Path
+) -> None:
     """Each push accepted once: streams above a GOAWAY's last_stream_id go again, and the lean
-    fake counts only what it answered."""
-    with FakeFcm(token=TOKEN, project="proj", delay=0.01, lean=True) as fake:
+    fake counts only what it answered. Over TLS the client picks h2 by ALPN."""
+    certificate = self_signed_certificate(tmp_path)
+    tls = server_tls(*certificate) if protocol == "h2-tls" else None
+    with FakeFcm(token=TOKEN, project="proj", delay=0.01, lean=True, tls=tls) as fake:
         fake.requests_per_connection = 37
-        certificate = self_signed_certificate(tmp_path)  # unused over h2c, asked for anyway
-        sender = sender_for(fake, "h2c", certificate, max_concurrency=64)
+        sender = sender_for(fake, protocol, certificate, max_concurrency=64)
         try:
             results = sender.send_batch([(i, f"t{i}", android()) for i in range(300)], 64)
         finally:
