@@ -243,7 +243,7 @@ def test_goaway_after_requests_per_connection_answers_only_the_streams_it_names(
     try:
         streams = [client.request() for _ in range(5)]
         client.until(lambda: client.ended(*streams[:3]))
-        with pytest.raises((EOFError, OSError)):  # the fake ends its side, nothing more
+        with pytest.raises(EOFError):  # the fake ends its side, nothing more
             for _ in range(10):
                 client.read()
         client.request()  # a client that went on regardless: not processed either
@@ -302,7 +302,7 @@ def test_a_protocol_error_ends_the_connection_with_goaway(fake: FakeFcm) -> None
     client = RawClient(fake)
     try:
         client.sock.sendall(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")  # DATA on stream 0
-        with pytest.raises((EOFError, OSError)):
+        with pytest.raises((EOFError, ConnectionResetError)):  # not a timeout
             for _ in range(10):
                 client.read()
     finally:
