@@ -54,8 +54,12 @@ class _ReadsAfterGoaway(h2.connection.H2ConnectionStateMachine):
 class RawClient:
     """An h2-library client on a plain socket (h2c with prior knowledge)."""
 
-    def __init__(self, fake: FakeFcm, settings: dict[int, int] | None = None) -> None:
+    def __init__(
+        self, fake: FakeFcm, settings: dict[int, int] | None = None, pieces: int = 0
+    ) -> None:
         self.sock = socket.create_connection(("127.0.0.1", fake.port), timeout=5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.pieces = pieces  # send in pieces of this many bytes (0: as they come)
         config = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self.h2 = h2.connection.H2Connection(config=config)
         self.h2.state_machine = _ReadsAfterGoaway()
@@ -70,8 +74,11 @@ class RawClient:
 
     def flush(self) -> None:
         data = self.h2.data_to_send()
-        if data:
-            self.sock.sendall(data)
+        step = self.pieces or len(data) or 1
+        for start in range(0, len(data), step):
+            self.sock.sendall(data[start : start + step])
+            if self.pieces:
+                time.sleep(0.0005)  # reads that end mid-frame on the fake's side
 
     def request(self, body: bytes = PUSH, token: str = TOKEN, extra: Any = ()) -> int:
         stream_id = self.h2.get_next_available_stream_id()
@@ -377,3 +384,14 @@ def test_header_blocks_are_decoded_against_the_table_as_it_is_then(fake: FakeFcm
         sock.close()
     assert statuses == {1: 200, 3: 200, 5: 401, 7: 401}
     assert fake.lean_count == 2
+
+
+def test_frames_split_anywhere_across_reads_are_put_back_together(fake: FakeFcm) -> None:
+    client = RawClient(fake, pieces=7)
+    try:
+        streams = [client.request(body=PUSH * 3) for _ in range(3)]
+        client.until(lambda: client.ended(*streams))
+    finally:
+        client.close()
+    assert [client.answer(s)[0] for s in streams] == [200, 200, 200]
+    assert fake.lean_count == 3
