@@ -422,11 +422,11 @@ class FakeFcm:
         ``http2``: also speak HTTP/2 (prior knowledge on plain http), else HTTP/1.1 only;
         ``max_streams``: SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection;
         ``lean``: a bench's fake, as cheap per push as it gets — a push with the right bearer
-        token and a JSON body is accepted and counted (``/_fake/stats``), its shape is not
-        checked and it is not kept (``messages`` stays empty), and h2 does not validate
-        request headers. Faults still apply. Its HTTP/2 side is hand-framed
-        (tests/fakefcm_h2_lean.py), unless ``lean_h2`` is set to False (the ``h2`` library's,
-        as the strict fake's: a bench's "before")."""
+        token is accepted and counted (``/_fake/stats``), its shape is not checked and it is
+        not kept (``messages`` stays empty; over HTTP/1.1 the body must be JSON, over HTTP/2
+        it is not even parsed), request headers are not validated. Faults still apply. Its
+        HTTP/2 side is hand-framed (tests/fakefcm_h2_lean.py); ``lean_h2 = False`` puts the
+        ``h2`` library's back, without its header checks (a bench's "before")."""
         self.lean = lean
         self.lean_h2 = True
         #: pushes accepted in ``lean`` mode
