@@ -423,8 +423,8 @@ class FakeFcm:
         ``max_streams``: SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection;
         ``lean``: a bench's fake, as cheap per push as it gets — a push with the right bearer
         token is accepted and counted (``/_fake/stats``), its shape is not checked and it is
-        not kept (``messages`` stays empty; over HTTP/1.1 the body must be JSON, over HTTP/2
-        it is not even parsed), request headers are not validated. Faults still apply. Its
+        not kept (``messages`` stays empty; its body is parsed for the token a fault may name:
+        over HTTP/2 only while a fault is scripted), request headers are not validated. Faults still apply. Its
         HTTP/2 side is hand-framed (tests/fakefcm_h2_lean.py); ``lean_h2 = False`` puts the
         ``h2`` library's back, without its header checks (a bench's "before")."""
         self.lean = lean
