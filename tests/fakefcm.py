@@ -424,9 +424,10 @@ class FakeFcm:
         ``lean``: a bench's fake, as cheap per push as it gets — a push with the right bearer
         token is accepted and counted (``/_fake/stats``), its shape is not checked and it is
         not kept (``messages`` stays empty; its body is parsed for the token a fault may name:
-        over HTTP/2 only while a fault is scripted), request headers are not validated. Faults still apply. Its
-        HTTP/2 side is hand-framed (tests/fakefcm_h2_lean.py); ``lean_h2 = False`` puts the
-        ``h2`` library's back, without its header checks (a bench's "before")."""
+        over HTTP/2 only while a fault is scripted), request headers are not validated.
+        Faults still apply. Its HTTP/2 side is hand-framed (tests/fakefcm_h2_lean.py);
+        ``lean_h2 = False`` puts the ``h2`` library's back, without its header checks (a
+        bench's "before")."""
         self.lean = lean
         self.lean_h2 = True
         #: pushes accepted in ``lean`` mode
