@@ -174,6 +174,7 @@ def bench_app() -> Any:
         rate_limit=0,
         pool_size=int(os.environ.get("BENCH_POOL", "10")),
         page_cache_seconds=float(os.environ.get("BENCH_PAGE_CACHE", "1.0")),
+        telemetry=os.environ.get("BENCH_TELEMETRY") == "1",
     )
     app = create_app(cfg)
 
@@ -310,6 +311,90 @@ def deep_pages(port: int, token: str, cursor: str, offset: int, repeat: int) -> 
     }
 
 
+def _gapped(get: Any, gap: float, repeat: int) -> list[float]:
+    """``get()`` timed ``repeat`` times, each after ``gap`` seconds of sleep (no gap: back to
+    back). A gap as long as an OFFSET page leaves every process idle as the alternating deep
+    pages do, and each then pays the wake-up of an idle CPU."""
+    times = []
+    for _ in range(repeat):
+        if gap:
+            time.sleep(gap)
+        t0 = time.perf_counter()
+        get()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def http_floor(port: int, token: str, cursor: str, gap: float, repeat: int, pid: int) -> dict:
+    """The keyset GET and the cached first page, back to back and after an idle gap, with the
+    API's CPU per request (/proc) over the back-to-back ones."""
+    conn = BlockingConnection(port, token)
+    paths = {
+        "first": f"/v1/boards/{BOARD}/posts?limit={PAGE}",
+        "keyset": f"/v1/boards/{BOARD}/posts?limit={PAGE}&cursor={cursor}",
+    }
+    out: dict[str, float] = {}
+    for name, path in paths.items():
+        _timed(conn, path, 50)
+
+        def get(path: str = path) -> None:
+            assert conn.get(path)[0] == 200
+
+        cpu0 = cpu_seconds(pid)
+        out[f"{name}_warm"] = statistics.median(_gapped(get, 0, repeat * 10))
+        out[f"{name}_cpu"] = (cpu_seconds(pid) - cpu0) / (repeat * 10)
+        out[f"{name}_idle"] = statistics.median(_gapped(get, gap, repeat))
+    conn.close()
+    return out
+
+
+def db_floor(url: str, cursor: str, gap: float, repeat: int) -> dict:
+    """A PostgreSQL round trip (``SELECT 1``) and the keyset page's query from a plain blocking
+    client, back to back and after an idle gap (the API's connection settings, prepared)."""
+    from noticecrawler.api import queries
+    from noticecrawler.api.routes.boards import decode_cursor
+
+    sql_text, params = queries.keyset_page(BOARD, size=PAGE, after=decode_cursor(cursor))
+    out: dict[str, float] = {}
+    with connect(url, autocommit=True) as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        cur = conn.cursor()
+
+        def select1() -> None:
+            cur.execute("SELECT 1", prepare=True)
+            cur.fetchone()
+
+        def page() -> None:
+            cur.execute(sql_text, params, prepare=True)
+            cur.fetchone()
+
+        for name, fn in (("select1", select1), ("keyset", page)):
+            _gapped(fn, 0, 50)
+            out[f"{name}_warm"] = statistics.median(_gapped(fn, 0, repeat * 10))
+            out[f"{name}_idle"] = statistics.median(_gapped(fn, gap, repeat))
+    return out
+
+
+def print_floor(db: dict, http: dict, gap: float, goal_ms: float) -> None:
+    ms = lambda v: f"{v * 1000:.3f}"  # noqa: E731
+    print(
+        f"where a keyset GET's time goes, medians, back to back / after {gap * 1000:.0f} ms "
+        "idle (the OFFSET page's time, as in the alternating run above):"
+    )
+    rows = (
+        ("PostgreSQL round trip, SELECT 1, blocking client", "select1", db),
+        ("the keyset query, blocking client (no pool, no HTTP)", "keyset", db),
+        ("GET of the cached first page (HTTP + app, no query)", "first", http),
+        ("GET of the keyset page (all of it)", "keyset", http),
+    )
+    for label, key, figures in rows:
+        print(f"  {label:56} {ms(figures[key + '_warm'])} / {ms(figures[key + '_idle'])} ms")
+    print(
+        f"  API CPU per request, back to back: cached first page {ms(http['first_cpu'])} ms, "
+        f"keyset page {ms(http['keyset_cpu'])} ms; 50x needs the keyset GET <= {goal_ms:.3f} ms"
+    )
+
+
 async def saturate(port: int, token: str, clients: int, seconds: float) -> dict:
     path = f"/v1/boards/{BOARD}/posts?limit={PAGE}"
     deadline = time.perf_counter() + seconds
@@ -371,6 +456,8 @@ def run_clients(kind: str, args: tuple[Any, ...]) -> dict:
 
     if kind == "deep":
         return deep_pages(*args)
+    if kind == "floor":
+        return http_floor(*args)
     fn = {"saturate": saturate, "open": open_loop}[kind]
     return uvloop.run(fn(*args))  # type: ignore[no-any-return]
 
@@ -468,6 +555,13 @@ def main() -> int:
             f"{deep['no_query'] * 1000:.2f} ms"
             + (" (page cache off: not measured)" if args.page_cache <= 0 else "")
         )
+        if args.page_cache > 0:
+            gap = deep["offset"]
+            floor_db = db_floor(url, cursor, gap, args.repeat)
+            floor_http = in_client_process(
+                "floor", port, token, cursor, gap, args.repeat, server.pid
+            )
+            print_floor(floor_db, floor_http, gap, deep["offset"] / GOAL_RATIO * 1000)
         cpu_before = cpu_seconds(server.pid)
         sat = in_client_process("saturate", port, token, args.clients, args.seconds)
         per_cpu = sat["requests"] / max(1e-9, cpu_seconds(server.pid) - cpu_before)

@@ -245,3 +245,6 @@ API_PAGE_CACHE_SECONDS = 1.0
 #: a verified API token is trusted this long without asking the database: a revoked token stops
 #: working within this many seconds (0: every request asks)
 API_TOKEN_CACHE_SECONDS = 10.0
+#: FastAPI's own OpenTelemetry spans and metrics for the API (for an operator who configures an
+#: OpenTelemetry provider); off, a request skips FastAPI's per-request check for one
+API_TELEMETRY = False

@@ -72,6 +72,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=None if config.telemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
     if config.cors_origins:

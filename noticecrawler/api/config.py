@@ -30,6 +30,9 @@ class ApiConfig:
     #: a verified token is trusted this long before the database is asked again: a revoked
     #: token stops working within this bound (0: every request asks the database)
     token_cache_seconds: float = 10.0
+    #: FastAPI's own OpenTelemetry spans and metrics (when a provider is configured); off, a
+    #: request skips the per-request check for one (docs/api.md)
+    telemetry: bool = False
 
     def board(self, name: str) -> BoardDef | None:
         return next((b for b in self.boards if b.name == name), None)
@@ -68,4 +71,5 @@ def from_settings(settings: Any) -> ApiConfig:
         max_page_size=settings.getint("API_MAX_PAGE_SIZE", 100),
         page_cache_seconds=settings.getfloat("API_PAGE_CACHE_SECONDS", 1.0),
         token_cache_seconds=settings.getfloat("API_TOKEN_CACHE_SECONDS", 10.0),
+        telemetry=settings.getbool("API_TELEMETRY", False),
     )
