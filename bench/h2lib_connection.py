@@ -50,7 +50,8 @@ class _StaysOpenOnGoaway(h2.connection.H2ConnectionStateMachine):
     so the answers of the streams the server still promised (those up to ``last_stream_id``,
     which it goes on answering, as Google's front ends do) would be lost and their pushes
     repeated. This connection opens no stream after a GOAWAY (``going_away``), so staying
-    open only lets those answers in. (Pinned by tests while this was the transport's connection; now a bench candidate only.)"""
+    open only lets those answers in. (Pinned by a test while this was the transport's
+    connection; a bench candidate now.)"""
 
     def process_input(self, input_: h2.connection.ConnectionInputs) -> list[Any]:
         if (
