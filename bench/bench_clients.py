@@ -10,7 +10,10 @@ same ``--messages`` Android pushes with at most ``--in-flight`` unanswered at on
   per connection at a time: ``--in-flight`` connections);
 * ``aiohttp-h1``: one aiohttp session (HTTP/1.1 only), ``--in-flight`` connections;
 * ``httpx-h2``: one httpx.AsyncClient(http2=True): streams multiplexed on few connections;
-* ``transport-h2``: the same FcmSender offering h2 by ALPN: streams on few connections;
+* ``transport-h2``: the same FcmSender offering h2 by ALPN: streams on few connections, over
+  the hand-written HTTP/2 connection (noticecrawler/notify/senders/http2.py);
+* ``transport-h2lib``: the same, the connection being the ``h2`` library's state machine
+  (bench/h2lib_connection.py, the transport's connection until the hand-written one);
 * ``firebase-admin``: the official SDK's ``messaging.send_each_async`` (httpx with HTTP/2
   under the hood), 500 messages per call as its docs allow, calls one after another.
 
@@ -35,13 +38,14 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from google.oauth2.credentials import Credentials
 
 from bench.bench_workers import tree_cpu
+from bench.h2lib_connection import H2Connection as H2LibConnection
 from noticecrawler.notify.senders.fcm import FcmSender, build_message
 from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 
@@ -82,6 +86,8 @@ class Bench:
         self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         self.sender = self._sender(http2=False)
         self.sender_h2 = self._sender(http2=True)
+        self.sender_h2lib = self._sender(http2=True)
+        self.sender_h2lib.transport.h2_class = cast(Any, H2LibConnection)
 
     def _sender(self, http2: bool) -> FcmSender:
         return FcmSender(
@@ -106,6 +112,11 @@ class Bench:
     def transport_h2(self, tokens: list[str]) -> int:
         items = [(t, t, self.kwargs) for t in tokens]
         results = self.sender_h2.send_batch(items, concurrency=self.in_flight)
+        return sum(1 for _, r in results if r.message_name)
+
+    def transport_h2lib(self, tokens: list[str]) -> int:
+        items = [(t, t, self.kwargs) for t in tokens]
+        results = self.sender_h2lib.send_batch(items, concurrency=self.in_flight)
         return sum(1 for _, r in results if r.message_name)
 
     def aiohttp_h1(self, tokens: list[str]) -> int:
@@ -239,7 +250,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=None, help="candidates to run")
     args = parser.parse_args()
-    candidates = ["transport-h1", "aiohttp-h1", "httpx-h2", "transport-h2", "firebase-admin"]
+    candidates = [
+        "transport-h1",
+        "aiohttp-h1",
+        "httpx-h2",
+        "transport-h2lib",
+        "transport-h2",
+        "firebase-admin",
+    ]
     wanted = args.only or candidates
     with tempfile.TemporaryDirectory(prefix="bench-clients-") as tmp:
         folder = Path(tmp)
@@ -265,11 +283,13 @@ def main() -> None:
                 "aiohttp-h1": bench.aiohttp_h1,
                 "httpx-h2": bench.httpx_h2,
                 "transport-h2": bench.transport_h2,
+                "transport-h2lib": bench.transport_h2lib,
                 "firebase-admin": bench.firebase_admin,
             }
             try:
                 bench.transport_h1(["warm-up"] * 10)
                 bench.transport_h2(["warm-up"] * 10)
+                bench.transport_h2lib(["warm-up"] * 10)
                 for name in wanted:
                     run = runners.get(name)
                     if run is None:
@@ -291,6 +311,7 @@ def main() -> None:
             finally:
                 bench.sender.close()
                 bench.sender_h2.close()
+                bench.sender_h2lib.close()
                 stop.set()
                 server.join(timeout=10)
 
