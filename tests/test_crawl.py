@@ -14,10 +14,6 @@ def posts(db: psycopg.Connection, board: str) -> list[dict]:
     ).fetchall()
 
 
-def list_requests(demo_server, board_path: str) -> list[dict]:
-    return [r for r in demo_server.requests_log() if r["path"].startswith(f"/{board_path}/list")]
-
-
 def test_first_run_stores_then_304_then_exactly_the_new_post(crawl, db, demo_server) -> None:
     first = crawl("demo")
     assert first.returncode == 0, first.log
@@ -33,7 +29,7 @@ def test_first_run_stores_then_304_then_exactly_the_new_post(crawl, db, demo_ser
     assert second.returncode == 0, second.log
     assert second.run["new"] == 0 and second.run["pages"] == 1
     assert second.run["not_modified"] == 1
-    log = list_requests(demo_server, "demo")
+    log = demo_server.list_requests("demo")
     assert [r["status"] for r in log] == [304]
     assert log[0]["if_none_match"]
     assert len(posts(db, "demo")) == 33
@@ -43,7 +39,7 @@ def test_first_run_stores_then_304_then_exactly_the_new_post(crawl, db, demo_ser
     third = crawl("demo")
     assert third.returncode == 0, third.log
     assert third.run["new"] == 1
-    assert [r["path"] for r in list_requests(demo_server, "demo")] == ["/demo/list"]
+    assert [r["path"] for r in demo_server.list_requests("demo")] == ["/demo/list"]
     new_rows = db.execute(
         "SELECT post_id, title FROM posts WHERE board = 'demo' AND first_seen_at > %s",
         (second.run["finished_at"],),

@@ -6,18 +6,15 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.dispatch_helpers import (
     Dispatch,
-    RedisServer,
     descendants,
     make_dispatch,
     queued_task_ids,
-    redis_server,
     tagged_pids,
     wait_for,
 )
@@ -27,12 +24,6 @@ pytestmark = pytest.mark.slow
 # short limits so a hung board is killed within the test (soft: the crawl process is killed);
 # beat with one crawl_site entry per board (the batched check_due: tests/test_check_due.py)
 LIMITS = {"CRAWL_SOFT_TIME_LIMIT": 3, "CRAWL_TIME_LIMIT": 6, "CRAWL_CHECK_TICK": 0}
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 from scrapy.settings import Settings
 
 from noticecrawler.commands.demo import run_demo
+from noticecrawler.db import embedded
 
 
 @pytest.mark.slow
@@ -15,7 +16,10 @@ def test_demo_job_prints_the_push_of_the_new_post(
     database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = Settings({"DATABASE_URL": database_url, "NOTICECRAWLER_HOME": str(tmp_path)})
-    assert run_demo(settings) == 0
+    try:
+        assert run_demo(settings) == 0
+    finally:
+        embedded.stop_redis(tmp_path)  # the demo leaves its embedded Redis up for later commands
     out = capsys.readouterr().out
     pushes = [line for line in out.splitlines() if line.startswith("push ")]
     title = "2026학년도 동계 계절학기 수강신청 및 장학금 안내"

@@ -142,6 +142,11 @@ class DemoServer:
     def requests_log(self) -> list[dict[str, Any]]:
         return self.log.entries()
 
+    def list_requests(self, board_path: str) -> list[dict[str, Any]]:
+        """The logged requests for the list pages under ``/{board_path}/list``."""
+        prefix = f"/{board_path}/list"
+        return [e for e in self.log.entries() if str(e["path"]).startswith(prefix)]
+
     def clear_log(self) -> None:
         self.log.clear()
 

@@ -34,7 +34,6 @@ from tests.dispatch_helpers import (
     RedisServer,
     free_port,
     make_dispatch,
-    redis_server,
     tagged_pids,
     wait_for,
 )
@@ -110,12 +109,6 @@ def test_a_board_down_or_stalled_or_5xx_is_an_error_even_with_a_cached_page(
 
 
 # --- 3: every way a crawl cannot start says so ----------------------------------------------
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 def dispatch_config(lock_url: str, tmp_path: Path, soft: float = 30) -> config.DispatchConfig:
