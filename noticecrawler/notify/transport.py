@@ -22,9 +22,11 @@ import functools
 import ssl
 import threading
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
+
+import uvloop
 
 from noticecrawler.notify.senders.http1 import H1Connection
 from noticecrawler.notify.senders.http2 import H2Connection
@@ -235,6 +237,10 @@ class _Pool:
 
 
 class PushTransport:
+    #: the transport thread's loop: uvloop's (its TLS and sockets cost less CPU per push than
+    #: asyncio's; bench/bench_clients.py measures both)
+    new_loop: Callable[[], asyncio.AbstractEventLoop] = staticmethod(uvloop.new_event_loop)
+
     def __init__(
         self,
         limit: int,
@@ -262,7 +268,7 @@ class PushTransport:
         self.connect_timeout, self.read_timeout = timeout
         self._ssl = ssl_context
         self._pools: dict[_Origin, _Pool] = {}
-        self.loop = asyncio.new_event_loop()
+        self.loop = self.new_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="fcm-io", daemon=True)
         self._thread.start()
 
