@@ -109,7 +109,7 @@ class StorePipeline:
         spider = self.crawler.spider
         board = getattr(spider, "board", None)
         if board is not None:
-            self.first_crawl = not await queries.board_has_posts(self.conn, board.name)
+            self.first_crawl = await queries.first_crawl_pending(self.conn, board.name)
             # the first crawl of a board stores its backlog without announcing it
             self.announce = not self.first_crawl or board.announce_first_crawl
             spider.first_crawl = self.first_crawl  # type: ignore[union-attr]

@@ -160,9 +160,17 @@ async def mark_deleted(
     return [r[0] for r in rows]
 
 
-async def board_has_posts(conn: psycopg.AsyncConnection[Any], board: str) -> bool:
+async def first_crawl_pending(conn: psycopg.AsyncConnection[Any], board: str) -> bool:
+    """Whether the board's first crawl is still to be done: it has no post, or no run of it
+    has finished yet (the first crawl died after storing a page: the posts behind that page are
+    its backlog too, not news)."""
     async with conn.cursor() as cur:
-        await cur.execute("SELECT EXISTS (SELECT 1 FROM posts WHERE board = %s)", (board,))
+        await cur.execute(
+            """SELECT NOT EXISTS (SELECT 1 FROM posts WHERE board = %(b)s)
+                   OR NOT EXISTS (SELECT 1 FROM crawl_runs
+                                  WHERE board = %(b)s AND finish_reason = 'finished')""",
+            {"b": board},
+        )
         row = await cur.fetchone()
     return bool(row and row[0])
 

@@ -177,6 +177,25 @@ def test_a_run_left_running_by_a_dead_crawl_is_closed_as_killed(crawl, redis, db
     assert health(crawl)[0] == "ok"
 
 
+def test_a_first_crawl_that_died_is_continued_silently_then_news_is_announced(
+    crawl, boards, db
+) -> None:
+    # the first crawl of gamma (12 posts, 5 a page) ends after its first page, without
+    # finishing (as when it is killed there): its backlog behind that page is not news
+    cut = crawl("gamma", CLOSESPIDER_PAGECOUNT=1)
+    assert cut.reason == "closespider_pagecount", cut.summary
+    assert len(posts(db, "gamma")) == 5
+    continued = crawl("gamma")
+    assert continued.reason == "finished" and continued.summary["new"] == 7, continued.summary
+    assert "first crawl, posts are stored silently" in continued.log
+    assert db.execute("SELECT count(*) AS n FROM notify_outbox").fetchone()["n"] == 0
+    # once a run has finished, a new post is news
+    boards.add_post("gamma", "gamma after the backlog")
+    after = crawl("gamma")
+    assert after.reason == "finished" and after.summary["new"] == 1, after.summary
+    assert db.execute("SELECT count(*) AS n FROM notify_outbox").fetchone()["n"] == 1
+
+
 # --- 13: stopping a crawl cannot be cut short by the task's own soft limit --------------------
 
 
