@@ -235,6 +235,34 @@ def test_a_big_body_keeps_to_the_windows_and_the_frame_size(
     run(test)
 
 
+@pytest.mark.parametrize("size", [3_000, 30_000])  # one DATA frame, or two
+def test_a_window_opened_by_settings_lets_a_waiting_body_go(size: int) -> None:
+    """INITIAL_WINDOW_SIZE 0: the request's HEADERS go, its body waits; a later SETTINGS raising
+    it to 100,000 changes the open stream's window too (RFC 9113 §6.9.2) and the body goes."""
+    body = b"b" * size
+
+    async def script(peer: Peer) -> None:
+        await peer.start(INITIAL_WINDOW_SIZE=0)
+        _, flags, stream_id, _ = await peer.next(f.HEADERS)
+        assert not flags & f.END_STREAM
+        with pytest.raises(TimeoutError):  # nothing sent past the window
+            await asyncio.wait_for(peer.next(f.DATA), 0.2)
+        peer.send(f.settings({f.INITIAL_WINDOW_SIZE: 100_000}))
+        received = b""
+        while len(received) < len(body):
+            received += (await peer.next(f.DATA))[3]
+        assert received == body
+        peer.answer(stream_id)
+
+    async def test() -> None:
+        connection, server, _ = await connect(script)
+        assert (await post(connection, body)).status == 200
+        await server
+        connection.close()
+
+    run(test)
+
+
 def test_settings_lowered_mid_run_ping_and_unknown_frames() -> None:
     """MAX_CONCURRENT_STREAMS from 10 down to 2 with 5 streams open: no new stream until fewer
     than 2 are left (and the pool is told as capacity comes back); SETTINGS and PING are
