@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakefcm_h2 import PREFACE, H2Connection
+from tests.fakefcm_h2_lean import LeanH2Connection
 
 Behaviour = str | tuple[str, Any]
 
@@ -333,12 +334,14 @@ class _Connection(asyncio.Protocol):
             self._serve()
 
     def _upgrade(self) -> None:
-        """HTTP/2 (prior knowledge, or chosen by ALPN): hand the connection to H2Connection."""
+        """HTTP/2 (prior knowledge, or chosen by ALPN): hand the connection to H2Connection,
+        or to LeanH2Connection in a lean fake."""
         assert self.transport is not None
         self.fake._connections.discard(self)
         with self.fake._lock:
             self.fake.h2_connections += 1
-        h2c = H2Connection(self.fake, self.transport, lambda: self.fake._connections.discard(h2c))
+        kind = LeanH2Connection if self.fake.lean and self.fake.lean_h2 else H2Connection
+        h2c = kind(self.fake, self.transport, lambda: self.fake._connections.discard(h2c))
         self.fake._connections.add(h2c)
         self.transport.set_protocol(h2c)
         buffered, self.buffer, self.transport = self.buffer, b"", None
@@ -419,10 +422,14 @@ class FakeFcm:
         ``http2``: also speak HTTP/2 (prior knowledge on plain http), else HTTP/1.1 only;
         ``max_streams``: SETTINGS_MAX_CONCURRENT_STREAMS of an HTTP/2 connection;
         ``lean``: a bench's fake, as cheap per push as it gets — a push with the right bearer
-        token and a JSON body is accepted and counted (``/_fake/stats``), its shape is not
-        checked and it is not kept (``messages`` stays empty), and h2 does not validate
-        request headers. Faults still apply."""
+        token is accepted and counted (``/_fake/stats``), its shape is not checked and it is
+        not kept (``messages`` stays empty; its body is parsed for the token a fault may name:
+        over HTTP/2 only while a fault is scripted), request headers are not validated.
+        Faults still apply. Its HTTP/2 side is hand-framed (tests/fakefcm_h2_lean.py);
+        ``lean_h2 = False`` puts the ``h2`` library's back, without its header checks (a
+        bench's "before")."""
         self.lean = lean
+        self.lean_h2 = True
         #: pushes accepted in ``lean`` mode
         self.lean_count = 0
         self.expected_token = token

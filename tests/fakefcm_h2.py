@@ -73,11 +73,13 @@ class H2Connection(asyncio.Protocol):
         self.pending: dict[int, tuple[bytes, int]] = {}
         self.accepted = 0  # requests taken (counted for GOAWAY)
         self.last_stream: int | None = None  # set once GOAWAY went out
+        self.finished = False  # every stream the GOAWAY promised is answered
+        self.eof = False  # our side of the connection is ended
         self.flush()
 
     def flush(self) -> None:
         data = self.h2.data_to_send()
-        if data and self.transport is not None:
+        if data and self.transport is not None and not self.eof:  # nothing after write_eof
             self.transport.write(data)
 
     def close(self) -> None:
@@ -147,13 +149,15 @@ class H2Connection(asyncio.Protocol):
             self._finish()
 
     def _finish(self) -> None:
-        if self.transport is None:
+        if self.transport is None or self.finished:
             return
+        self.finished = True
         # everything promised before the GOAWAY is answered: end our side and let the client
         # hang up (closing with its unread streams in our buffer would reset the connection,
         # and the client could lose answers already sent)
         if self.transport.can_write_eof():  # TLS cannot half-close: the client hangs up
             self.transport.write_eof()
+            self.eof = True
         asyncio.get_running_loop().call_later(5, self.close)
 
     def _request(self, stream_id: int) -> None:
