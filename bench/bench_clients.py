@@ -10,7 +10,12 @@ same ``--messages`` Android pushes with at most ``--in-flight`` unanswered at on
   per connection at a time: ``--in-flight`` connections);
 * ``aiohttp-h1``: one aiohttp session (HTTP/1.1 only), ``--in-flight`` connections;
 * ``httpx-h2``: one httpx.AsyncClient(http2=True): streams multiplexed on few connections;
-* ``transport-h2``: the same FcmSender offering h2 by ALPN: streams on few connections;
+* ``transport-h2``: the same FcmSender offering h2 by ALPN: streams on few connections, over
+  the hand-written HTTP/2 connection (noticecrawler/notify/senders/http2.py);
+* ``transport-h2lib``: the same, the connection being the ``h2`` library's state machine
+  (bench/h2lib_connection.py, the transport's connection until the hand-written one);
+* ``transport-h1-asyncio`` / ``transport-h2-asyncio``: transport-h1 / transport-h2 on asyncio's
+  own event loop instead of uvloop's (the transport's since issue 13's last round);
 * ``firebase-admin``: the official SDK's ``messaging.send_each_async`` (httpx with HTTP/2
   under the hood), 500 messages per call as its docs allow, calls one after another.
 
@@ -35,14 +40,16 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from google.oauth2.credentials import Credentials
 
 from bench.bench_workers import tree_cpu
+from bench.h2lib_connection import H2Connection as H2LibConnection
 from noticecrawler.notify.senders.fcm import FcmSender, build_message
+from noticecrawler.notify.transport import PushTransport
 from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 
 TOKEN = "bench-token"
@@ -82,6 +89,15 @@ class Bench:
         self.headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
         self.sender = self._sender(http2=False)
         self.sender_h2 = self._sender(http2=True)
+        self.sender_h2lib = self._sender(http2=True)
+        self.sender_h2lib.transport.h2_class = cast(Any, H2LibConnection)
+        own = PushTransport.__dict__["new_loop"]
+        PushTransport.new_loop = staticmethod(asyncio.new_event_loop)
+        try:  # the same two on asyncio's own loop instead of uvloop's
+            self.sender_h2_asyncio = self._sender(http2=True)
+            self.sender_h1_asyncio = self._sender(http2=False)
+        finally:
+            PushTransport.new_loop = own
 
     def _sender(self, http2: bool) -> FcmSender:
         return FcmSender(
@@ -106,6 +122,20 @@ class Bench:
     def transport_h2(self, tokens: list[str]) -> int:
         items = [(t, t, self.kwargs) for t in tokens]
         results = self.sender_h2.send_batch(items, concurrency=self.in_flight)
+        return sum(1 for _, r in results if r.message_name)
+
+    def transport_h2lib(self, tokens: list[str]) -> int:
+        return self._through(self.sender_h2lib, tokens)
+
+    def transport_h2_asyncio(self, tokens: list[str]) -> int:
+        return self._through(self.sender_h2_asyncio, tokens)
+
+    def transport_h1_asyncio(self, tokens: list[str]) -> int:
+        return self._through(self.sender_h1_asyncio, tokens)
+
+    def _through(self, sender: FcmSender, tokens: list[str]) -> int:
+        items = [(t, t, self.kwargs) for t in tokens]
+        results = sender.send_batch(items, concurrency=self.in_flight)
         return sum(1 for _, r in results if r.message_name)
 
     def aiohttp_h1(self, tokens: list[str]) -> int:
@@ -239,7 +269,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=None, help="candidates to run")
     args = parser.parse_args()
-    candidates = ["transport-h1", "aiohttp-h1", "httpx-h2", "transport-h2", "firebase-admin"]
+    candidates = [
+        "transport-h1",
+        "aiohttp-h1",
+        "httpx-h2",
+        "transport-h1-asyncio",
+        "transport-h2lib",
+        "transport-h2",
+        "transport-h2-asyncio",
+        "firebase-admin",
+    ]
     wanted = args.only or candidates
     with tempfile.TemporaryDirectory(prefix="bench-clients-") as tmp:
         folder = Path(tmp)
@@ -251,7 +290,7 @@ def main() -> None:
             f"at most {args.in_flight} in flight, fake FCM over TLS (ALPN h2, http/1.1)"
         )
         print(
-            f"{'delay':>6} {'client':16}{'push/s':>9}{'CPU µs/push':>13}{'fake µs/push':>14}"
+            f"{'delay':>6} {'client':21}{'push/s':>9}{'CPU µs/push':>13}{'fake µs/push':>14}"
             f"{'ok':>7}{'conns':>7}   (load {' '.join(f'{x:.1f}' for x in os.getloadavg())})"
         )
         for delay in args.delay_ms:
@@ -265,11 +304,16 @@ def main() -> None:
                 "aiohttp-h1": bench.aiohttp_h1,
                 "httpx-h2": bench.httpx_h2,
                 "transport-h2": bench.transport_h2,
+                "transport-h2lib": bench.transport_h2lib,
+                "transport-h2-asyncio": bench.transport_h2_asyncio,
+                "transport-h1-asyncio": bench.transport_h1_asyncio,
                 "firebase-admin": bench.firebase_admin,
             }
             try:
                 bench.transport_h1(["warm-up"] * 10)
                 bench.transport_h2(["warm-up"] * 10)
+                for warm_up in (bench.transport_h2lib, bench.transport_h2_asyncio):
+                    warm_up(["warm-up"] * 10)
                 for name in wanted:
                     run = runners.get(name)
                     if run is None:
@@ -280,17 +324,23 @@ def main() -> None:
                             run, name, args.messages, args.rounds, server.pid
                         )
                     except ImportError as exc:  # pip install -e '.[bench]'
-                        print(f"{delay:>4g}ms {name:16} not installed ({exc.name})")
+                        print(f"{delay:>4g}ms {name:21} not installed ({exc.name})")
                         continue
                     opened = (stats(port, trust)["connections"] - before) / args.rounds
                     print(
-                        f"{delay:>4g}ms {name:16}{rate:9.0f}{cpu:13.0f}{fake:14.0f}{sent:7}"
+                        f"{delay:>4g}ms {name:21}{rate:9.0f}{cpu:13.0f}{fake:14.0f}{sent:7}"
                         f"{opened:7.0f}",
                         flush=True,
                     )
             finally:
                 bench.sender.close()
                 bench.sender_h2.close()
+                for sender in (
+                    bench.sender_h2lib,
+                    bench.sender_h2_asyncio,
+                    bench.sender_h1_asyncio,
+                ):
+                    sender.close()
                 stop.set()
                 server.join(timeout=10)
 

@@ -22,9 +22,11 @@ import functools
 import ssl
 import threading
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
+
+import uvloop
 
 from noticecrawler.notify.senders.http1 import H1Connection
 from noticecrawler.notify.senders.http2 import H2Connection
@@ -102,8 +104,10 @@ class _Pool:
         proxy: Proxy | None = None,
         h2c: bool = False,
         offers_h2: bool = False,
+        h2_class: type[H2Connection] = H2Connection,
     ) -> None:
         self.origin = origin
+        self.h2_class = h2_class  # what an HTTP/2 connection is (bench/ swaps in others)
         self.h2c = h2c  # plain http: HTTP/2 with prior knowledge
         #: what the origin speaks, once a connection told ("maybe h2" until then when offered)
         self.protocol = "maybe h2" if h2c or offers_h2 else "http/1.1"
@@ -202,8 +206,8 @@ class _Pool:
         return connection
 
     def release(self, connection: H1Connection | H2Connection) -> None:
-        if isinstance(connection, H2Connection):
-            return  # its streams are counted by the connection itself (h2_changed)
+        if not isinstance(connection, H1Connection):
+            return  # an HTTP/2 one: its streams are counted by the connection itself (h2_changed)
         if not connection.closed:
             self.idle.append(connection)
         self._wake()
@@ -233,6 +237,10 @@ class _Pool:
 
 
 class PushTransport:
+    #: the transport thread's loop: uvloop's (its TLS and sockets cost less CPU per push than
+    #: asyncio's; bench/bench_clients.py measures both)
+    new_loop: Callable[[], asyncio.AbstractEventLoop] = staticmethod(uvloop.new_event_loop)
+
     def __init__(
         self,
         limit: int,
@@ -255,10 +263,12 @@ class PushTransport:
         self.proxy = proxy
         self.http2 = http2
         self.h2c = h2c
+        #: the HTTP/2 connection class (bench/bench_clients.py measures others in its place)
+        self.h2_class = H2Connection
         self.connect_timeout, self.read_timeout = timeout
         self._ssl = ssl_context
         self._pools: dict[_Origin, _Pool] = {}
-        self.loop = asyncio.new_event_loop()
+        self.loop = self.new_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="fcm-io", daemon=True)
         self._thread.start()
 
@@ -278,7 +288,9 @@ class PushTransport:
                     proxy = self.proxy
             h2c = self.h2c and origin.scheme == "http"
             offers = tls is not None and self.http2
-            pool = _Pool(origin, self.limit, self.connect_timeout, tls, proxy, h2c, offers)
+            pool = _Pool(
+                origin, self.limit, self.connect_timeout, tls, proxy, h2c, offers, self.h2_class
+            )
             self._pools[origin] = pool
         return pool
 
@@ -298,7 +310,7 @@ class PushTransport:
         for attempt in range(1, UNPROCESSED_TRIES + 1):
             connection = await pool.acquire()
             try:
-                if isinstance(connection, H2Connection):
+                if not isinstance(connection, H1Connection):
                     return await connection.request(
                         target.authority,
                         target.origin.scheme,

@@ -26,6 +26,7 @@ class Pool(Protocol):
 
     live: set[Any]
     h2c: bool
+    h2_class: type[H2Connection]
 
     def gone(self, connection: Any) -> None: ...
 
@@ -62,7 +63,7 @@ class H1Connection(asyncio.Protocol):
         chosen = tls.selected_alpn_protocol() if tls is not None else None
         if chosen == "h2" or (tls is None and self.pool.h2c):
             # HTTP/2 (chosen by ALPN, or prior knowledge): the connection is an H2Connection's
-            self.h2 = H2Connection(self.pool.h2_changed)
+            self.h2 = self.pool.h2_class(self.pool.h2_changed)
             transport.set_protocol(self.h2)
             self.h2.connection_made(transport)
             return
