@@ -43,7 +43,7 @@ from noticecrawler.notify.senders.wire import (
 )
 
 
-class _StaysOpenOnGoaway(h2.connection.H2ConnectionStateMachine):
+class StaysOpenOnGoaway(h2.connection.H2ConnectionStateMachine):
     """h2's connection state machine, except that a received GOAWAY does not close it.
 
     h2 (4.x) turns the whole connection CLOSED on GOAWAY and then refuses every later frame,
@@ -111,7 +111,7 @@ class H2Connection(asyncio.Protocol):
         )
         self.write_pending = False
         self.h2 = h2.connection.H2Connection(config=config)
-        self.h2.state_machine = _StaysOpenOnGoaway()
+        self.h2.state_machine = StaysOpenOnGoaway()
         self.h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={

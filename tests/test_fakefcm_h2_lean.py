@@ -20,6 +20,7 @@ import h2.settings
 import httpx
 import pytest
 
+from bench.h2lib_connection import StaysOpenOnGoaway
 from noticecrawler.notify.fcm_errors import Outcome
 from tests.fakefcm import FakeFcm, self_signed_certificate, server_tls
 from tests.fakefcm_h2 import PREFACE
@@ -38,19 +39,6 @@ def fake() -> Iterator[FakeFcm]:
         yield fake
 
 
-class _ReadsAfterGoaway(h2.connection.H2ConnectionStateMachine):
-    """h2 stops reading once GOAWAY arrives; a server answers the streams up to its
-    last_stream_id after it, and this client reads them."""
-
-    def process_input(self, input_: h2.connection.ConnectionInputs) -> list[Any]:
-        if (
-            input_ is h2.connection.ConnectionInputs.RECV_GOAWAY
-            and self.state is h2.connection.ConnectionState.CLIENT_OPEN
-        ):
-            return []
-        return super().process_input(input_)
-
-
 class RawClient:
     """An h2-library client on a plain socket (h2c with prior knowledge)."""
 
@@ -62,7 +50,7 @@ class RawClient:
         self.pieces = pieces  # send in pieces of this many bytes (0: as they come)
         config = h2.config.H2Configuration(client_side=True, header_encoding=None)
         self.h2 = h2.connection.H2Connection(config=config)
-        self.h2.state_machine = _ReadsAfterGoaway()
+        self.h2.state_machine = StaysOpenOnGoaway()  # reads the answers a GOAWAY still promised
         self.h2.initiate_connection()
         if settings:
             self.h2.update_settings(settings)
