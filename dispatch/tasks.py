@@ -90,5 +90,5 @@ def crawl_sites() -> list[str]:
     """Send one ``crawl_site`` per enabled board to the crawl queue; returns the board names."""
     boards = runs.enabled_boards()
     for board in boards:
-        crawl_site.apply_async((board.name,), queue=CRAWL_QUEUE, expires=float(board.interval))
+        _send_crawl(board, check=True)
     return [b.name for b in boards]
