@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,9 @@ def test_up_starts_the_api_and_prints_its_url(
 ) -> None:
     from tests.dispatch_helpers import TAG, free_port, kill_tagged
 
+    # a tag of this run only: tmp_path.name is the same in every pytest session on the machine,
+    # and another session's kill_tagged() then SIGKILLed this run's `up` and children
+    tag = uuid.uuid4().hex
     port = free_port()
     env = {
         **dispatch_env(tmp_path, database_url, demo_server.url),
@@ -240,7 +244,7 @@ def test_up_starts_the_api_and_prints_its_url(
         "CRAWL_LOCK_URL": "",
         "NOTICECRAWLER_API_PORT": str(port),
         "DEMO_BOARD_PORT": str(free_port()),
-        TAG: tmp_path.name,
+        TAG: tag,
     }
     up = subprocess.Popen(
         [sys.executable, "-m", "noticecrawler.cli", "up", "--add-every", "0", "--duration", "120"],
@@ -264,5 +268,5 @@ def test_up_starts_the_api_and_prints_its_url(
     finally:
         up.send_signal(2)  # Ctrl-C: up stops what it started
         up.communicate(timeout=60)
-        kill_tagged(tmp_path.name)
+        kill_tagged(tag)
     assert not healthy(), "the API outlived `noticecrawler up`"
