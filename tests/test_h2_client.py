@@ -374,6 +374,63 @@ def test_resets_and_a_timeout_fail_only_their_stream() -> None:
     run(test)
 
 
+def test_one_stalled_stream_leaves_no_trail_of_deadlines() -> None:
+    """One stream gets no answer while hundreds of others, sent after it, are answered: the
+    connection's deadline queue stays within twice the open streams plus a small constant all
+    along (ended streams' entries behind the stalled one do not pile up), the others all
+    succeed, and the stalled stream still times out at its deadline, with a RST_STREAM CANCEL,
+    leaving the queue empty."""
+    timeout, batch, pushes = 2.0, 25, 600
+    seen: list[tuple[str, int, int]] = []
+
+    async def script(peer: Peer) -> None:
+        await peer.start()
+        stalled, _, _ = await peer.request()
+        while True:
+            kind, _, stream_id, payload = await peer.next(f.HEADERS, f.RST_STREAM)
+            if kind == f.RST_STREAM:
+                seen.append(("reset", stream_id, f.u32(payload)))
+                return
+            peer.decoder.decode(payload, raw=True)  # keep hpack's table in step
+            assert (await peer.next(f.DATA))[1] & f.END_STREAM
+            peer.answer(stream_id)
+            seen.append(("answered", stream_id, 0))
+            assert stream_id != stalled
+
+    async def test() -> None:
+        loop = asyncio.get_running_loop()
+        connection, server, _ = await connect(script)
+        started = loop.time()
+        stalled = post(connection, timeout=timeout)
+        await asyncio.sleep(0)  # the stalled request is stream 1
+        sent, over = 0, []  # (pushes answered, queue length, open streams) past the bound
+
+        def check() -> None:
+            queued, open_streams = len(connection.deadlines), len(connection.streams)
+            if queued > 2 * open_streams + 64:
+                over.append((sent, queued, open_streams))
+
+        while sent < pushes and not stalled.done():
+            replies = [post(connection, timeout=timeout) for _ in range(batch)]
+            await asyncio.sleep(0)  # all of the batch in flight
+            check()
+            assert [r.status for r in await asyncio.gather(*replies)] == [200] * batch
+            sent += batch
+            check()
+        assert sent >= 200, f"the stalled stream ended after only {sent} others"
+        with pytest.raises(TimeoutError):
+            await stalled
+        assert loop.time() - started >= timeout - 0.01
+        await server
+        assert seen[-1] == ("reset", 1, f.CANCEL)
+        assert sum(1 for what, *_ in seen if what == "answered") == sent
+        assert not connection.streams and not connection.deadlines
+        assert not over, f"the deadline queue outgrew the open streams: {over[:3]}…{over[-1:]}"
+        connection.close()
+
+    run(test)
+
+
 GARBAGE = {
     "not http/2 at all": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
     "a frame over 16 KiB": f.frame(f.DATA, 0, 1, b"z" * 20_000),
