@@ -12,6 +12,10 @@ or an embedded one in a temporary directory):
    connection): the database's own cost, which the HTTP figures add a constant to; and that
    constant alone: the first page from the page cache over the same connection (no query).
    These requests go one at a time over one keep-alive connection on a blocking socket.
+   Then the parts of a keyset GET, back to back and after an idle gap as long as the OFFSET
+   page (what the alternating run puts before a request), beside the least any server could
+   take here: a GET answered by a bare socket in its own process (no framework, no query) plus
+   the query from a blocking client.
 2. Throughput. ``--clients`` keep-alive connections asking for the first page as fast as they
    can for ``--seconds``: requests/s. The first page is served from memory for
    ``--page-cache`` seconds (API_PAGE_CACHE_SECONDS, 1 s as shipped; 0: every request queries).
@@ -325,26 +329,55 @@ def _gapped(get: Any, gap: float, repeat: int) -> list[float]:
     return times
 
 
-def http_floor(port: int, token: str, cursor: str, gap: float, repeat: int, pid: int) -> dict:
+def bare_server(sock: socket.socket, body: bytes) -> None:
+    """The least an HTTP answer can cost on this machine: a process of its own that answers
+    every request on one keep-alive connection with the same bytes (a keyset page's size), from
+    a blocking socket: no framework, no event loop, no query. Serves one client, until it
+    closes."""
+    head = (
+        f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    answer = head.encode() + body
+    conn, _ = sock.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buffer = b""
+    while True:
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buffer += data
+        buffer = buffer[end + 4 :]
+        conn.sendall(answer)
+
+
+def http_floor(
+    port: int, bare_port: int, token: str, cursor: str, gap: float, repeat: int, pid: int
+) -> dict:
     """The keyset GET and the cached first page, back to back and after an idle gap, with the
-    API's CPU per request (/proc) over the back-to-back ones."""
+    API's CPU per request (/proc) over the back-to-back ones; and the same GET answered by
+    ``bare_server`` (the floor of any HTTP server here, before any framework or query)."""
     conn = BlockingConnection(port, token)
     paths = {
         "first": f"/v1/boards/{BOARD}/posts?limit={PAGE}",
         "keyset": f"/v1/boards/{BOARD}/posts?limit={PAGE}&cursor={cursor}",
     }
     out: dict[str, float] = {}
-    for name, path in paths.items():
-        _timed(conn, path, 50)
+    bare_conn = BlockingConnection(bare_port, token)
+    targets = [(name, conn, path) for name, path in paths.items()]
+    targets.append(("bare", bare_conn, paths["keyset"]))
+    for name, client, path in targets:
+        _timed(client, path, 50)
 
-        def get(path: str = path) -> None:
-            assert conn.get(path)[0] == 200
+        def get(client: BlockingConnection = client, path: str = path) -> None:
+            assert client.get(path)[0] == 200
 
         cpu0 = cpu_seconds(pid)
         out[f"{name}_warm"] = statistics.median(_gapped(get, 0, repeat * 10))
         out[f"{name}_cpu"] = (cpu_seconds(pid) - cpu0) / (repeat * 10)
         out[f"{name}_idle"] = statistics.median(_gapped(get, gap, repeat))
     conn.close()
+    bare_conn.close()
     return out
 
 
@@ -382,6 +415,7 @@ def print_floor(db: dict, http: dict, gap: float, goal_ms: float) -> None:
         "idle (the OFFSET page's time, as in the alternating run above):"
     )
     rows = (
+        ("GET answered by a bare socket (no framework, no query)", "bare", http),
         ("PostgreSQL round trip, SELECT 1, blocking client", "select1", db),
         ("the keyset query, blocking client (no pool, no HTTP)", "keyset", db),
         ("GET of the cached first page (HTTP + app, no query)", "first", http),
@@ -389,6 +423,11 @@ def print_floor(db: dict, http: dict, gap: float, goal_ms: float) -> None:
     )
     for label, key, figures in rows:
         print(f"  {label:56} {ms(figures[key + '_warm'])} / {ms(figures[key + '_idle'])} ms")
+    least = {w: http[f"bare_{w}"] + db[f"keyset_{w}"] for w in ("warm", "idle")}
+    print(
+        f"  the least a keyset GET can cost here (the bare GET + the query): {ms(least['warm'])}"
+        f" / {ms(least['idle'])} ms, whatever serves it"
+    )
     print(
         f"  API CPU per request, back to back: cached first page {ms(http['first_cpu'])} ms, "
         f"keyset page {ms(http['keyset_cpu'])} ms; 50x needs the keyset GET <= {goal_ms:.3f} ms"
@@ -558,9 +597,20 @@ def main() -> int:
         if args.page_cache > 0:
             gap = deep["offset"]
             floor_db = db_floor(url, cursor, gap, args.repeat)
-            floor_http = in_client_process(
-                "floor", port, token, cursor, gap, args.repeat, server.pid
+            page = BlockingConnection(port, token).get(
+                f"/v1/boards/{BOARD}/posts?limit={PAGE}&cursor={cursor}"
+            )[1]
+            listener = socket.create_server(("127.0.0.1", 0))
+            bare = multiprocessing.get_context("fork").Process(
+                target=bare_server, args=(listener, page), daemon=True
             )
+            bare.start()
+            bare_port = listener.getsockname()[1]
+            listener.close()
+            floor_http = in_client_process(
+                "floor", port, bare_port, token, cursor, gap, args.repeat, server.pid
+            )
+            bare.join(5)
             print_floor(floor_db, floor_http, gap, deep["offset"] / GOAL_RATIO * 1000)
         cpu_before = cpu_seconds(server.pid)
         sat = in_client_process("saturate", port, token, args.clients, args.seconds)
