@@ -104,17 +104,22 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         from noticecrawler.catalog import catalog_from_settings
 
         zones = {b.name: b.zone for b in catalog_from_settings(settings)}
-        return _watch(args, db_url, zones, demo, procs)
+        return _watch(args, db_url, zones, demo, procs, api)
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(procs if api is None else [*procs, api])
+        _stop(procs if api is None else [*procs, api.proc])
         if demo is not None:
             demo.stop()
 
 
 def _watch(
-    args: argparse.Namespace, db_url: str, zones: dict[str, Any], demo: Any, procs: list[Any]
+    args: argparse.Namespace,
+    db_url: str,
+    zones: dict[str, Any],
+    demo: Any,
+    procs: list[Any],
+    api: _Api | None,
 ) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     next_post = time.monotonic() + args.add_every if args.add_every else None
@@ -128,6 +133,8 @@ def _watch(
             if proc.poll() is not None:
                 print(f"a Celery process exited ({proc.returncode}); see the logs", file=sys.stderr)
                 return 1
+        if api is not None:
+            api.poll()
         if demo is not None and next_post is not None and time.monotonic() >= next_post:
             n = next(numbers)
             post_id = demo.add_post("demo", title=auto_title(n))
@@ -247,9 +254,42 @@ def _demo_server(settings: Any) -> tuple[Any, str]:
     return server, server.url
 
 
-def _api(settings: Any, env: dict[str, str], home: Path) -> subprocess.Popen[bytes] | None:
-    """The HTTP API (noticecrawler api) on API_HOST:API_PORT, unless the port is taken; its
-    URLs are printed. Its exit does not stop the rest (see api.log)."""
+class _Api:
+    """The HTTP API (noticecrawler api) that ``up`` started, and whether its URLs were told:
+    they are printed once ``/healthz`` answers (a URL printed before would be refused for the
+    few seconds the API takes to start), or the API's exit is, pointing at its log."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.proc, self.url, self.log = proc, url, log
+        self.told = False
+
+    def poll(self) -> None:
+        if self.told:
+            return
+        if self.proc.poll() is not None:
+            self.told = True
+            print(f"the API exited ({self.proc.returncode}) before it answered; see {self.log}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        elif self._answers():
+            self.told = True
+            print(f"API         {self.url}/v1  (docs {self.url}/docs)")
+            print(f"admin page  {self.url}/admin/  (token: noticecrawler users token --admin)",
+                  flush=True)  # fmt: skip
+
+    def _answers(self) -> bool:
+        from urllib.error import URLError
+        from urllib.request import urlopen
+
+        try:
+            with urlopen(f"{self.url}/healthz", timeout=1) as answer:
+                return bool(answer.status == 200)
+        except (URLError, OSError):
+            return False
+
+
+def _api(settings: Any, env: dict[str, str], home: Path) -> _Api | None:
+    """The HTTP API on API_HOST:API_PORT, unless the port is taken. Its exit does not stop the
+    rest (see api.log)."""
     import socket
 
     host, port = settings.get("API_HOST", "127.0.0.1"), settings.getint("API_PORT", 8780)
@@ -257,14 +297,14 @@ def _api(settings: Any, env: dict[str, str], home: Path) -> subprocess.Popen[byt
         if probe.connect_ex((host, port)) == 0:
             print(f"port {port} is taken: the API is not started (NOTICECRAWLER_API_PORT)")
             return None
-    url = f"http://{host}:{port}"
-    print(f"API         {url}/v1  (docs {url}/docs)")
-    print(f"admin page  {url}/admin/  (token: noticecrawler users token --admin)")
-    with open(home / "api.log", "ab") as log:
-        return subprocess.Popen(
+    print(f"API         starting on http://{host}:{port} (its URLs follow once it answers)")
+    log = home / "api.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
             [sys.executable, "-m", "noticecrawler.cli", "api", "--host", host, "--port", str(port)],
-            env=env, stdout=log, stderr=log,
+            env=env, stdout=out, stderr=out,
         )  # fmt: skip
+    return _Api(proc, f"http://{host}:{port}", log)
 
 
 def _stop(procs: list[Any]) -> None:
