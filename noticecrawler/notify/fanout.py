@@ -115,12 +115,17 @@ def plan_post(
     offered: set[int] = set()
     waiting: list[int] = []
     start, step = 0, min(size, largest)
+    unanalyzed = 0  # rows inserted since notifications was last analyzed here
     while start < len(subscription_ids):
         with conn.transaction():
             inserted = store.insert_notifications(
                 conn, post_id, subscription_ids[start : start + step], requeue_after
             )
         start, step = start + step, min(2 * step, largest)
+        unanalyzed += len(inserted)
+        with conn.transaction():
+            if store.analyze_if_outgrown(conn, unanalyzed):
+                unanalyzed = 0
         offered.update(inserted)
         waiting.extend(inserted)
         while len(waiting) >= size:
