@@ -118,6 +118,9 @@ def test_batches_read_rows_per_device_with_statistics_of_a_dead_table_or_fresh(d
 
     post, planned = insert_post(db, "large 공지")
     assert sum(map(len, planned)) == DEVICES
+    analyzed = db.execute("SELECT reltuples FROM pg_class WHERE relname = 'notifications'")
+    assert analyzed.fetchone()["reltuples"] > DEVICES / 2  # plan_post renewed the statistics
+    assert not store.analyze_if_outgrown(db, BATCH)  # and a small post leaves them alone
     batches = iter(planned)
     measured: list[tuple[str, str, float, str]] = []
     for statistics in ("dead", "fresh"):

@@ -127,22 +127,32 @@ def insert_notifications(
     return sorted(int(r["device_id"]) for r in rows)
 
 
+def _counted_rows(conn: psycopg.Connection[Any]) -> float:
+    """The rows of notifications as its statistics count them (-1: never analyzed)."""
+    row = (
+        _cursor(conn)
+        .execute("SELECT reltuples FROM pg_class WHERE oid = 'notifications'::regclass")
+        .fetchone()
+    )
+    return float(row["reltuples"]) if row else 0.0
+
+
 def analyze_if_outgrown(conn: psycopg.Connection[Any], rows_added: int) -> bool:
     """ANALYZE notifications when ``rows_added`` (inserted since it was last analyzed here)
-    outnumber the rows its statistics count; True when it did. Statistics taken while the
-    table held only dead rows (every row deleted, then ANALYZE) count none, and with them
-    every scan and index of the table looks free: the claim's plan then walked the whole post
-    for each row of a batch (20k devices: 20M rows per batch of 500). Called after each slice
-    of a post's rows, it analyzes when the table at least doubled since its statistics: a few
-    times for a post much larger than the table, never for one much smaller."""
-    row = conn.execute(
-        "SELECT reltuples FROM pg_class WHERE oid = 'notifications'::regclass"
-    ).fetchone()
-    counted = float(row[0] if not isinstance(row, dict) else row["reltuples"]) if row else 0.0
+    outnumber the rows its statistics count; True when the statistics were renewed.
+
+    Statistics taken while the table held only dead rows (every row deleted, then ANALYZE)
+    count none, and with them every scan and index of the table looks free: the claim's plan
+    walked the whole table once per row of a batch (20k devices: 20M rows per batch of 500).
+    Called after each slice of a post's rows, this analyzes when the table at least doubled
+    since its statistics: a few times for a post much larger than the table, never for one
+    much smaller. SKIP_LOCKED: a VACUUM or ANALYZE already at work on the table (autovacuum,
+    an operator) is not waited for; the next slice tries again."""
+    counted = _counted_rows(conn)
     if rows_added <= max(counted, 0.0):
         return False
-    conn.execute("ANALYZE notifications")
-    return True
+    conn.execute("ANALYZE (SKIP_LOCKED) notifications")
+    return _counted_rows(conn) != counted
 
 
 def open_device_ids(
