@@ -30,11 +30,16 @@ OPEN_STATUSES = ("queued", "retry")
 # * the per-batch statements (close, claim, record) run with sequential scans, hash joins and
 #   merge joins disabled for the rest of their transaction (:func:`_probing`), so that each of
 #   their rows is one index probe. Priced with random_page_cost = 4, 500 probes cost as much
-#   as reading ~30k rows of a table with fill factor 50, and statistics taken on a table of
-#   dead rows price any scan of it at its pages alone: with custom plans (the first runs of a
-#   statement on a connection, and again after each invalidation) the planner read every row
-#   of notifications per batch (20k rows: the record, per chunk of 256, and the claim) or
-#   every device per batch (100k devices: close_unsendable, hash join), fresh statistics or not.
+#   as reading ~30k rows of a table with fill factor 50: with custom plans (the first runs of
+#   a statement on a connection, and again after an invalidation) and fresh statistics, the
+#   claim hash-joined a scan of all notifications (20k rows: 41k rows read per batch) and
+#   close_unsendable one of all devices (100k: 101k rows per batch). The record updates one
+#   table, by primary key, each row's outcome read from a JSON object keyed by id: joined to
+#   unnest(...), it read the whole table per chunk or scanned the unnest once per row.
+# * none of this holds with statistics taken while the table held only dead rows: they count
+#   no rows, every scan and index looks free, and the claim walked the whole table once per
+#   row of its batch. plan_post has the table analyzed when a post outgrows its statistics
+#   (:func:`analyze_if_outgrown`); tests/test_claim_plan.py checks the lot.
 
 
 def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[dict[str, Any]]:
