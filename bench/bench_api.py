@@ -428,6 +428,14 @@ def print_floor(db: dict, http: dict, gap: float, goal_ms: float) -> None:
         f"  the least a keyset GET can cost here (the bare GET + the query): {ms(least['warm'])}"
         f" / {ms(least['idle'])} ms, whatever serves it"
     )
+    for when, label in (("warm", "back to back"), ("idle", "after the idle gap")):
+        verdict = (
+            "within reach of a server that adds little"
+            if least[when] * 1000 <= goal_ms
+            else f"out of reach of any server: its floor is {least[when] * 1000 / goal_ms:.1f}x "
+            "the budget"
+        )
+        print(f"  50x {label}: {verdict}")
     print(
         f"  API CPU per request, back to back: cached first page {ms(http['first_cpu'])} ms, "
         f"keyset page {ms(http['keyset_cpu'])} ms; 50x needs the keyset GET <= {goal_ms:.3f} ms"
