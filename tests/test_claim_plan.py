@@ -123,7 +123,7 @@ def test_batches_read_rows_per_device_with_statistics_of_a_dead_table_or_fresh(d
     assert not store.analyze_if_outgrown(db, BATCH)  # and a small post leaves them alone
     batches = iter(planned)
     measured: list[tuple[str, str, float, str]] = []
-    for statistics in ("dead", "fresh"):
+    for statistics in ("dead before the post", "fresh"):
         if statistics == "fresh":
             db.execute("ANALYZE notifications")
         for mode in ("force_custom_plan", "force_generic_plan"):
