@@ -338,7 +338,7 @@ def sql_costs(devices: int, rounds: int = 2) -> None:
     from psycopg.conninfo import make_conninfo
 
     from noticecrawler.db import connect, embedded, migrate
-    from noticecrawler.notify import store
+    from noticecrawler.notify import batchstore, store
 
     home = tempfile.mkdtemp(prefix="bench-sql-")
     url = embedded.postgres_url(home)
@@ -387,7 +387,8 @@ def sql_costs(devices: int, rounds: int = 2) -> None:
             claims = []
             for i in range(0, devices, 500):
                 claim_id = str(uuid.uuid4())
-                claims.append((claim_id, store.claim(db, post, devs[i : i + 500], claim_id, 60)))
+                rows = batchstore.claim(db, post, devs[i : i + 500], claim_id, 60)
+                claims.append((claim_id, rows))
             t2 = cpu()
             for claim_id, rows in claims:
                 for j in range(0, len(rows), 256):
@@ -395,7 +396,7 @@ def sql_costs(devices: int, rounds: int = 2) -> None:
                         {"id": r["id"], "status": "sent", "message_name": "projects/p/messages/1"}
                         for r in rows[j : j + 256]
                     ]
-                    store.record_outcomes(db, claim_id, outcomes)
+                    batchstore.record_outcomes(db, claim_id, outcomes)
             t3 = cpu()
             hot = db.execute(
                 "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from noticecrawler.notify import store
+from noticecrawler.notify import batchstore, store
 from noticecrawler.notify.fanout import FanoutOptions, plan_post, send_batch
 from noticecrawler.notify.matching import Matcher
 from noticecrawler.notify.senders.console import ConsoleSender
@@ -99,9 +99,9 @@ def push_batches(db: Conn, post: int, batches: Iterator[list[int]]) -> None:
     claimed = next(batches)
     claim_id = "00000000-0000-0000-0000-00000000c1a1"
     with db.transaction():
-        rows = store.claim(db, post, claimed, claim_id, 60)
+        rows = batchstore.claim(db, post, claimed, claim_id, 60)
     assert len(rows) == len(claimed)
-    assert store.renew_lease(db, claim_id, 60, [r["id"] for r in rows]) == len(rows)
+    assert batchstore.renew_lease(db, claim_id, 60, [r["id"] for r in rows]) == len(rows)
 
 
 def test_batches_read_rows_per_device_with_statistics_of_a_dead_table_or_fresh(db: Conn) -> None:

@@ -12,7 +12,7 @@ import pytest
 from google.oauth2.credentials import Credentials
 
 from noticecrawler.db import connect
-from noticecrawler.notify import store
+from noticecrawler.notify import batchstore, store
 from noticecrawler.notify.fanout import FanoutOptions, matcher_cache, plan_post, send_batch
 from noticecrawler.notify.fcm import FcmSender
 from noticecrawler.notify.matching import Matcher
@@ -212,7 +212,7 @@ def test_rows_of_a_dead_worker_are_reclaimed_after_the_lease(
     send_batch(db, post, [done], sender)
     # a worker claims the other row and dies before recording anything
     with db.transaction():
-        assert len(store.claim(db, post, [done, stuck], DEAD_WORKER, 600)) == 1
+        assert len(batchstore.claim(db, post, [done, stuck], DEAD_WORKER, 600)) == 1
     assert send_batch(db, post, [done, stuck], sender)["claimed"] == 0  # lease still valid
     assert plan(db, post, matcher(db)) == []
 
@@ -230,10 +230,10 @@ def test_late_write_of_a_superseded_claim_is_dropped(db: Conn) -> None:
     subscribe(db, user, ["공지"])
     post = add_post(db, "공지")
     plan(db, post, matcher(db))
-    [row] = store.claim(db, post, [dev], "00000000-0000-0000-0000-000000000001", 0)
-    store.claim(db, post, [dev], "00000000-0000-0000-0000-000000000002", 600)  # expired: taken
+    [row] = batchstore.claim(db, post, [dev], "00000000-0000-0000-0000-000000000001", 0)
+    batchstore.claim(db, post, [dev], "00000000-0000-0000-0000-000000000002", 600)  # expired: taken
     outcome = {"id": row["id"], "status": "retry", "error": "late"}
-    assert store.record_outcomes(db, "00000000-0000-0000-0000-000000000001", [outcome]) == 0
+    assert batchstore.record_outcomes(db, "00000000-0000-0000-0000-000000000001", [outcome]) == 0
     assert rows(db, post)[dev]["status"] == "sending"
 
 
@@ -242,7 +242,7 @@ def test_last_attempt_lost_with_its_worker_is_failed(db: Conn, sender: FcmSender
     subscribe(db, user, ["공지"])
     post = add_post(db, "공지")
     plan(db, post, matcher(db))
-    store.claim(db, post, [dev], "00000000-0000-0000-0000-000000000003", 0)
+    batchstore.claim(db, post, [dev], "00000000-0000-0000-0000-000000000003", 0)
     summary = send_batch(db, post, [dev], sender, FanoutOptions(max_attempts=1))
     assert summary["closed"] == 1 and summary["claimed"] == 0
     assert rows(db, post)[dev]["status"] == "failed"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from noticecrawler.db import connect, migrate
-from noticecrawler.notify import accounts, store
+from noticecrawler.notify import accounts, batchstore, store
 
 
 def test_migrations_apply_to_empty_database_then_reapply_as_noop(empty_database_url) -> None:
@@ -57,7 +57,7 @@ def test_claiming_and_sweeping_rewrite_no_index_entry(db) -> None:
     of its page. An index on `status` (or any column they change) would make this fail."""
     post, devices, _ = _post_for_two_devices(db)
     with db.transaction():
-        claimed = store.claim(db, post, devices, "00000000-0000-0000-0000-000000000001", 60)
+        claimed = batchstore.claim(db, post, devices, "00000000-0000-0000-0000-000000000001", 60)
         assert len(claimed) == 2
         stats = db.execute(
             "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
@@ -65,7 +65,7 @@ def test_claiming_and_sweeping_rewrite_no_index_entry(db) -> None:
         ).fetchone()
         assert stats["n_tup_upd"] == 2 and stats["n_tup_hot_upd"] == 2, stats
         outcomes = [{"id": r["id"], "status": "retry", "retry_after": 0} for r in claimed]
-        assert store.record_outcomes(db, "00000000-0000-0000-0000-000000000001", outcomes) == 2
+        assert batchstore.record_outcomes(db, "00000000-0000-0000-0000-000000000001", outcomes) == 2
         assert len(store.due_rows(db, requeue_after=30, limit=10)) == 2
         stats = db.execute(
             "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "

@@ -13,7 +13,7 @@ import pytest
 
 import noticecrawler.settings
 from noticecrawler.cli import main
-from noticecrawler.notify import service, store
+from noticecrawler.notify import batchstore, outboxstore, service, store
 from noticecrawler.notify.config import NotifyConfig, from_settings
 from noticecrawler.notify.console import ConsoleSender
 from noticecrawler.notify.fcm import FcmSender, make_sender
@@ -93,7 +93,7 @@ def test_only_posts_in_the_outbox_are_announced(db: Conn) -> None:
     post = add_post(db, "2학기 국가장학금 신청")
     result = service.announce_post(db, post, matcher(db), CONFIG)
     assert result["announced"] and result["batches"] == [devices[:2], devices[2:]]
-    assert store.outbox_row(db, post)["taken_at"] is not None  # type: ignore[index]
+    assert outboxstore.outbox_row(db, post)["taken_at"] is not None  # type: ignore[index]
     again = service.announce_post(db, post, matcher(db), CONFIG)  # redelivered: same plan
     assert again["batches"] == result["batches"]
     assert count(db, "SELECT count(*) FROM notifications") == 3
@@ -135,7 +135,7 @@ def test_sweep_resends_untaken_posts_once_per_age(db: Conn) -> None:
     assert service.sweep(db, config) == [fresh]
     db.execute("UPDATE notify_outbox SET sent_at = sent_at - interval '1 minute'")
     assert service.sweep(db, config) == []  # max sends reached
-    assert store.outbox_row(db, fresh)["attempts"] == 2  # type: ignore[index]
+    assert outboxstore.outbox_row(db, fresh)["attempts"] == 2  # type: ignore[index]
     service.announce_post(db, late, matcher(db), config)
     assert service.sweep(db, config) == []
     assert service.due_batches(db, config) == []  # its batch was just enqueued
@@ -153,7 +153,7 @@ def test_due_batches_take_a_dead_workers_rows_only(db: Conn, sender: FcmSender) 
         service.announce_post(db, post, matcher(db), config)
     service.push_batch(db, done, [dev], sender, config)
     with db.transaction():  # a worker claims and dies: its lease runs out
-        store.claim(db, stalled, [dev], "00000000-0000-0000-0000-0000000000de", 0)
+        batchstore.claim(db, stalled, [dev], "00000000-0000-0000-0000-0000000000de", 0)
     age_outbox(db, 60)
     assert service.due_batches(db, config) == [(stalled, [dev])]
     assert service.sweep(db, config) == []  # planned posts are not re-announced
@@ -187,7 +187,7 @@ def test_batches_are_enqueued_as_their_slice_commits(db: Conn, database_url: str
     # rows committed when each batch was handed on: after each slice (2, 6, 14, 30), then all
     assert [n for _, n, _ in seen] == [2] + [6] * 2 + [14] * 4 + [30] * 8 + [45] * 8
     assert not any(planned for _, _, planned in seen)
-    assert store.outbox_row(db, post)["planned_at"] is not None  # type: ignore[index]
+    assert outboxstore.outbox_row(db, post)["planned_at"] is not None  # type: ignore[index]
 
 
 def test_each_device_keeps_its_lowest_matching_subscription_across_slices(db: Conn) -> None:
@@ -218,7 +218,7 @@ def test_sweep_resends_a_post_whose_planning_died(db: Conn) -> None:
     config = NotifyConfig(sweep_age=30)
     post = add_post(db, "공지")
     with db.transaction():  # notify_post took the row, then its worker was killed
-        store.take_outbox(db, post)
+        outboxstore.take_outbox(db, post)
     assert service.sweep(db, config) == []  # it may still be planning
     db.execute("UPDATE notify_outbox SET taken_at = taken_at - interval '1 minute'")
     assert service.sweep(db, config) == [post]

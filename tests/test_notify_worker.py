@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from noticecrawler.notify import store
+from noticecrawler.notify import outboxstore, store
 from noticecrawler.notify.port import send_notify_task
 from tests.dispatch_helpers import wait_for
 from tests.notify_helpers import (
@@ -78,7 +78,7 @@ def test_new_post_on_the_demo_board_is_pushed_once_to_each_matching_device(
     assert store.status_counts(db, post) == {"sent": 3}
     recipients = {r["device_id"] for r in db.execute("SELECT device_id FROM notifications")}
     assert recipients == {match, match_ios, whole_board}
-    taken = store.outbox_row(db, post)
+    taken = outboxstore.outbox_row(db, post)
     assert taken is not None and taken["taken_at"] is not None and taken["attempts"] == 0
     assert taken["planned_at"] is not None
 
@@ -106,7 +106,7 @@ def test_broker_down_when_the_post_is_stored_then_the_sweep_announces_it_once(
 
     def once() -> None:
         assert messages_by_token(stack.fake) == expected
-        outbox = store.outbox_row(db, row["post_id"])
+        outbox = outboxstore.outbox_row(db, row["post_id"])
         assert outbox is not None and outbox["attempts"] == 1 and outbox["taken_at"]
 
     settle(once, 3)  # six more sweeps: nothing is announced again

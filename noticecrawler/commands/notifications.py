@@ -17,13 +17,13 @@ def add_arguments(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    from noticecrawler.notify import accounts, store
+    from noticecrawler.notify import accounts, outboxstore, store
 
     with refs.conn(settings) as conn:
         post_id = refs.post(conn, args.post)
         post = store.load_post(conn, post_id)
         assert post is not None
-        outbox = store.outbox_row(conn, post_id)
+        outbox = outboxstore.outbox_row(conn, post_id)
         zone = zone_of(settings, post["board"])
         print(f"post {post_id}  [{post['board']}] {post['title']}")
         if outbox is None:

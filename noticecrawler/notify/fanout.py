@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from noticecrawler.notify import store
+from noticecrawler.notify import batchstore, store
 from noticecrawler.notify.config import retry_delay
 from noticecrawler.notify.fcm_errors import Outcome, SendResult
 from noticecrawler.notify.matching import Matcher, MatcherCache, Subscription
@@ -222,8 +222,10 @@ def send_batch(
         post = store.load_post(conn, post_id)
         if post is None:
             return summary
-        summary["closed"] = store.close_unsendable(conn, post_id, device_ids, options.max_attempts)
-        rows = store.claim(conn, post_id, device_ids, claim_id, options.lease_seconds)
+        summary["closed"] = batchstore.close_unsendable(
+            conn, post_id, device_ids, options.max_attempts
+        )
+        rows = batchstore.claim(conn, post_id, device_ids, claim_id, options.lease_seconds)
     summary["claimed"] = len(rows)
     if not rows:
         return summary
@@ -306,8 +308,8 @@ def _record(
                 (row["device_id"], row["fcm_token"], result.error or "", result.deactivate)
             )
     with conn.transaction():
-        recorded = store.record_outcomes(conn, lease.claim_id, outcomes)
+        recorded = batchstore.record_outcomes(conn, lease.claim_id, outcomes)
         summary["deactivated"] += store.note_device_errors(conn, device_errors)
         if lease.renew_due():
-            store.renew_lease(conn, lease.claim_id, lease.seconds, lease.ids)
+            batchstore.renew_lease(conn, lease.claim_id, lease.seconds, lease.ids)
     summary["lost"] += len(outcomes) - recorded

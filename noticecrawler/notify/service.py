@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import pq
 
-from noticecrawler.notify import fanout, store
+from noticecrawler.notify import batchstore, fanout, outboxstore, store
 from noticecrawler.notify.config import NotifyConfig
 from noticecrawler.notify.fcm_errors import SendResult
 from noticecrawler.notify.matching import Matcher, MatcherCache
@@ -98,7 +98,7 @@ def announce_post(
     before leaves it taken but unplanned, and the sweep sends the post again."""
     _outside_transaction(conn, f"announce_post({post_id})")
     with conn.transaction():
-        taken = store.take_outbox(conn, post_id)
+        taken = outboxstore.take_outbox(conn, post_id)
     if not taken:
         logger.warning("notify_post(%s): the post is not in the outbox; not announced", post_id)
         return {"post_id": post_id, "announced": False, "devices": 0, "batches": []}
@@ -111,7 +111,7 @@ def announce_post(
             enqueue(batch)
         batches.append(batch)
     with conn.transaction():
-        store.mark_planned(conn, post_id)
+        outboxstore.mark_planned(conn, post_id)
     devices = sum(len(b) for b in batches)
     return {"post_id": post_id, "announced": True, "devices": devices, "batches": batches}
 
@@ -136,7 +136,7 @@ def sweep(conn: Conn, config: NotifyConfig) -> list[int]:
     """Posts to send ``notify_post`` for again (marked sent in the outbox, committed)."""
     _outside_transaction(conn, "sweep")
     with conn.transaction():
-        return store.sweep_outbox(
+        return outboxstore.sweep_outbox(
             conn,
             config.sweep_age,
             config.sweep_max_sends,
@@ -169,7 +169,7 @@ def drain_outbox(
     for retries."""
     _outside_transaction(conn, "drain_outbox")
     with conn.transaction():
-        pending = store.untaken_posts(conn, board)
+        pending = outboxstore.untaken_posts(conn, board)
     results = []
     for post_id in pending:
         planned = announce_post(conn, post_id, matcher, config)
@@ -265,7 +265,7 @@ class Runtime:
 
                 # one try: a keeper must not hang its batch while the server is away
                 conn = self._lease_conn = connect(self.database_url, autocommit=True)
-            return store.renew_lease(conn, claim_id, seconds, ids)
+            return batchstore.renew_lease(conn, claim_id, seconds, ids)
 
     def close(self) -> None:
         """Close every connection this runtime opened (the sender is the caller's)."""

@@ -26,7 +26,7 @@ import pytest
 
 import noticecrawler.settings
 from noticecrawler.db import connect, migrate
-from noticecrawler.notify import accounts, service, store
+from noticecrawler.notify import accounts, batchstore, service, store
 from noticecrawler.notify.config import NotifyConfig
 from noticecrawler.notify.fcm import FcmSender, make_sender
 from noticecrawler.notify.matching import Matcher
@@ -331,7 +331,10 @@ def test_a_live_workers_lease_is_renewed_while_fcm_answers_slowly(
     try:
         time.sleep(3)  # two leases later, mid-push: nothing is free for another claimer
         with db.transaction():
-            assert store.claim(db, post, devices, "00000000-0000-0000-0000-00000000beef", 60) == []
+            assert (
+                batchstore.claim(db, post, devices, "00000000-0000-0000-0000-00000000beef", 60)
+                == []
+            )
         assert service.due_batches(db, config) == []
     finally:
         worker.join(30)
