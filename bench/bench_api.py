@@ -379,6 +379,8 @@ def http_floor(
     }
     out: dict[str, float] = {}
     bare_conn = BlockingConnection(bare_port, token)
+    same = bare_conn.get(paths["keyset"])[1] == conn.get(paths["keyset"])[1]
+    assert same, "the bare server's keyset page differs from the API's"
     targets = [(name, conn, path) for name, path in paths.items()]
     targets += [("bare", bare_conn, "/bare"), ("bare_query", bare_conn, paths["keyset"])]
     for name, client, path in targets:
@@ -389,7 +391,8 @@ def http_floor(
 
         cpu0 = cpu_seconds(pid)
         out[f"{name}_warm"] = statistics.median(_gapped(get, 0, repeat * 10))
-        out[f"{name}_cpu"] = (cpu_seconds(pid) - cpu0) / (repeat * 10)
+        if client is conn:  # the API's CPU: only its own requests
+            out[f"{name}_cpu"] = (cpu_seconds(pid) - cpu0) / (repeat * 10)
         out[f"{name}_idle"] = statistics.median(_gapped(get, gap, repeat))
     conn.close()
     bare_conn.close()
